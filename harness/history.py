@@ -1,0 +1,299 @@
+"""Recording and reading histories.
+
+A :class:`HistoryWriter` appends one process's events to its own JSONL shard,
+flushing every line, so a crash loses at most the line being written.
+:func:`load_history` pairs the shards of a run into two tables (see
+:mod:`harness.schema` for every column):
+
+>>> import tempfile, pathlib
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> with HistoryWriter(d, proc="driver-0") as w:
+...     op = w.invoke(kind="status", tenant="alice", scan_id="scan_1")
+...     w.complete(op, Completion(outcome="ok", http_status=200, body_status="scanning"))
+>>> h = load_history(d)
+>>> h.ops.loc[0, "body_status"]
+'scanning'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.json as pajson
+
+from harness import schema as S
+from harness.errors import InfrastructureError, UsageError
+
+SHARD_GLOB = "*.jsonl"
+OPS_TABLE = "ops.parquet"
+FAULTS_TABLE = "faults.parquet"
+NO_COMPLETION = "no completion recorded (the recording process stopped mid-request)"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Completion:
+    """How one request ended. Absent numbers are -1, absent strings empty."""
+
+    outcome: S.Outcome
+    worker: int = -1
+    http_status: int = 0
+    body_status: str = ""
+    completed: int = -1
+    total: int = -1
+    found: int = -1
+    has_progress: bool = False
+    body_scan_ids: str = ""
+    body_user_ids: str = ""
+    scan_id: str = ""  # discover: the id the service issued
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FaultRecord:
+    """One nemesis action, recorded with proof that it landed."""
+
+    fault_id: str
+    fault: str
+    target: str
+    t_start_ns: int
+    t_end_ns: int
+    landed: bool
+    evidence: str
+    params: str = "{}"
+    destructive: bool = False
+    scope: str = "listed"  # "all" or "listed"
+    affected_scans: str = ""
+    affected_tenants: str = ""
+
+
+@dataclass(frozen=True)
+class History:
+    """A paired history: one row per op, one row per fault."""
+
+    ops: pd.DataFrame
+    faults: pd.DataFrame
+    unpaired_ops: int = 0  # invokes with no completion (counted as info)
+    shards: tuple[str, ...] = field(default=())
+
+
+class HistoryWriter:
+    """Append-only JSONL shard for one recording process.
+
+    Thread-safe; every line is flushed as it is written. ``invoke`` is written
+    before the request is sent, so an op whose process died still appears.
+    """
+
+    def __init__(self, directory: Path, *, proc: str) -> None:
+        if not proc or any(c in proc for c in "/\\:"):
+            raise UsageError(f"proc {proc!r}: must be non-empty without '/', '\\' or ':'")
+        directory.mkdir(parents=True, exist_ok=True)
+        self.proc = proc
+        self.path = directory / f"{proc}.jsonl"
+        self._file = self.path.open("a", buffering=1, encoding="utf-8")
+        self._lock = threading.Lock()
+        self._seq = itertools.count()
+
+    def _write(self, event: dict[str, Any]) -> None:
+        line = json.dumps(event, separators=(",", ":")) + "\n"
+        with self._lock:
+            self._file.write(line)
+
+    def invoke(
+        self,
+        *,
+        kind: S.Kind,
+        tenant: str,
+        scan_id: str = "",
+        filters: str = "",
+        pinned_worker: int = -1,
+    ) -> str:
+        """Record that a request is about to be sent; returns the op id."""
+        op_id = f"{self.proc}:{next(self._seq)}"
+        self._write(
+            {
+                S.EVENT: S.EV_INVOKE,
+                S.OP: op_id,
+                S.PROC: self.proc,
+                S.KIND: kind,
+                S.TENANT: tenant,
+                S.SCAN_ID: scan_id,
+                S.FILTERS: filters,
+                S.PINNED_WORKER: pinned_worker,
+                S.T_INVOKE: time.monotonic_ns(),
+            }
+        )
+        return op_id
+
+    def complete(self, op_id: str, completion: Completion) -> None:
+        """Record how the request ``op_id`` ended."""
+        event = dataclasses.asdict(completion)
+        event[S.EVENT] = S.EV_COMPLETE
+        event[S.OP] = op_id
+        event[S.T_COMPLETE] = time.monotonic_ns()
+        self._write(event)
+
+    def fault(self, record: FaultRecord) -> None:
+        """Record one nemesis action."""
+        event = dataclasses.asdict(record)
+        event[S.EVENT] = S.EV_FAULT
+        self._write(event)
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._file.closed:
+                self._file.close()
+
+    def __enter__(self) -> HistoryWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+# Explicit schema: shards mix event types, so inference from the first block would guess wrong.
+_STR = pa.string()
+_INT = pa.int64()
+_BOOL = pa.bool_()
+_EVENT_SCHEMA = pa.schema(
+    [
+        (S.EVENT, _STR),
+        (S.OP, _STR),
+        (S.PROC, _STR),
+        (S.KIND, _STR),
+        (S.TENANT, _STR),
+        (S.SCAN_ID, _STR),
+        (S.FILTERS, _STR),
+        (S.PINNED_WORKER, _INT),
+        (S.T_INVOKE, _INT),
+        (S.T_COMPLETE, _INT),
+        (S.OUTCOME, _STR),
+        (S.WORKER, _INT),
+        (S.HTTP_STATUS, _INT),
+        (S.BODY_STATUS, _STR),
+        (S.COMPLETED, _INT),
+        (S.TOTAL, _INT),
+        (S.FOUND, _INT),
+        (S.HAS_PROGRESS, _BOOL),
+        (S.BODY_SCAN_IDS, _STR),
+        (S.BODY_USER_IDS, _STR),
+        (S.ERROR, _STR),
+        (S.FAULT_ID, _STR),
+        (S.FAULT, _STR),
+        (S.TARGET, _STR),
+        (S.PARAMS, _STR),
+        (S.T_START, _INT),
+        (S.T_END, _INT),
+        (S.LANDED, _BOOL),
+        (S.EVIDENCE, _STR),
+        (S.DESTRUCTIVE, _BOOL),
+        (S.SCOPE, _STR),
+        (S.AFFECTED_SCANS, _STR),
+        (S.AFFECTED_TENANTS, _STR),
+    ]
+)
+_INVOKE_COLS = [S.OP, S.PROC, S.KIND, S.TENANT, S.SCAN_ID, S.FILTERS, S.PINNED_WORKER, S.T_INVOKE]
+_COMPLETE_COLS = [c for c in S.OP_COLUMNS if c not in _INVOKE_COLS or c in (S.OP, S.SCAN_ID)]
+
+
+def _read_shard(path: Path) -> pd.DataFrame:
+    data = path.read_bytes()
+    if not data.endswith(b"\n"):
+        # A process killed mid-write leaves a torn last line: drop it, keep the rest.
+        data = data[: data.rfind(b"\n") + 1]
+    if not data:
+        return pd.DataFrame(columns=_EVENT_SCHEMA.names)
+    try:
+        table = pajson.read_json(
+            pa.BufferReader(data),
+            parse_options=pajson.ParseOptions(
+                explicit_schema=_EVENT_SCHEMA, unexpected_field_behavior="ignore"
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        raise UsageError(f"{path}: not a scanproof history shard ({exc})") from exc
+    return table.to_pandas()
+
+
+def pair_events(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """Pair invoke and complete events into ops; split out faults."""
+    kinds = events[S.EVENT]
+    invokes = events.loc[kinds == S.EV_INVOKE, _INVOKE_COLS]
+    completes = events.loc[kinds == S.EV_COMPLETE, _COMPLETE_COLS]
+    completes = completes.drop_duplicates(S.OP, keep="first")
+    ops = invokes.merge(completes, on=S.OP, how="left", suffixes=("", "_done"))
+    done_id = ops.pop(f"{S.SCAN_ID}_done")
+    # discover learns its scan id only from the answer
+    ops[S.SCAN_ID] = ops[S.SCAN_ID].where(ops[S.SCAN_ID].astype(bool), done_id.fillna(""))
+    missing = ops[S.OUTCOME].isna()
+    unpaired = int(missing.sum())
+    defaults: dict[str, Any] = {
+        S.OUTCOME: "info",
+        S.T_COMPLETE: -1,
+        S.WORKER: -1,
+        S.HTTP_STATUS: 0,
+        S.BODY_STATUS: "",
+        S.COMPLETED: -1,
+        S.TOTAL: -1,
+        S.FOUND: -1,
+        S.HAS_PROGRESS: False,
+        S.BODY_SCAN_IDS: "",
+        S.BODY_USER_IDS: "",
+        S.ERROR: "",
+    }
+    ops = ops.fillna(defaults)
+    if unpaired:
+        ops.loc[missing, S.ERROR] = NO_COMPLETION
+    for col in (S.PINNED_WORKER, S.T_INVOKE, S.T_COMPLETE, S.WORKER, S.HTTP_STATUS):
+        ops[col] = ops[col].astype("int64")
+    for col in (S.COMPLETED, S.TOTAL, S.FOUND):
+        ops[col] = ops[col].astype("int64")
+    ops[S.HAS_PROGRESS] = ops[S.HAS_PROGRESS].astype(bool)
+    ops = ops.sort_values(S.T_INVOKE, kind="stable").reset_index(drop=True)
+    ops = ops[list(S.OP_COLUMNS)]
+    faults = events.loc[kinds == S.EV_FAULT, list(S.FAULT_COLUMNS)]
+    for col in (S.T_START, S.T_END):
+        faults[col] = faults[col].fillna(-1).astype("int64")
+    for col in (S.LANDED, S.DESTRUCTIVE):
+        faults[col] = faults[col].fillna(False).astype(bool)
+    faults = faults.sort_values(S.T_START, kind="stable").reset_index(drop=True)
+    return ops, faults, unpaired
+
+
+def load_history(directory: Path, *, shards: Iterable[Path] | None = None) -> History:
+    """Read every JSONL shard under ``directory`` and pair them into tables."""
+    if not directory.is_dir():
+        raise UsageError(f"{directory}: no such run directory; pass the --out of a run")
+    paths = sorted(shards) if shards is not None else sorted(directory.glob(SHARD_GLOB))
+    if not paths:
+        raise UsageError(f"{directory}: holds no history shards (*.jsonl)")
+    try:
+        frames = [_read_shard(p) for p in paths]
+    except OSError as exc:
+        raise InfrastructureError(f"cannot read history in {directory}: {exc}") from exc
+    events = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    ops, faults, unpaired = pair_events(events)
+    return History(ops=ops, faults=faults, unpaired_ops=unpaired, shards=tuple(map(str, paths)))
+
+
+def write_tables(history: History, run_dir: Path) -> tuple[Path, Path]:
+    """Write the ops and faults tables as Parquet next to the shards."""
+    ops_path, faults_path = run_dir / OPS_TABLE, run_dir / FAULTS_TABLE
+    history.ops.to_parquet(ops_path, index=False)
+    history.faults.to_parquet(faults_path, index=False)
+    return ops_path, faults_path
