@@ -31,6 +31,7 @@ _OWNER = "_owner"
 _ACCEPTED = "_accepted_ns"
 _LIVE_END = "_live_end_ns"
 _REASON = "_reason"
+_SCAN = "_scan"  # the scan id as a small integer: grouping by it is several times faster
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,6 +79,7 @@ def derive_facts(history: History, config: CheckConfig) -> Facts:
             _ACCEPTED: disc[S.T_COMPLETE].to_numpy(),
         }
     ).drop_duplicates(S.SCAN_ID)
+    scans[_SCAN] = np.arange(len(scans), dtype=np.int64)
     about = ops[(ops[S.KIND] != "discover") & (ops[S.OUTCOME] == "ok")]
     about = about.merge(scans, on=S.SCAN_ID, how="inner")
     is_owner = about[S.TENANT] == about[_OWNER]
@@ -85,15 +87,15 @@ def derive_facts(history: History, config: CheckConfig) -> Facts:
         ((about[S.KIND] == "status") & about[S.BODY_STATUS].isin(("complete", "failed")))
         | ((about[S.KIND] == "results") & (about[S.HTTP_STATUS] == 200))
     )
-    first_terminal = about.loc[terminal].groupby(S.SCAN_ID)[S.T_INVOKE].min()
-    scans["_first_terminal_ns"] = scans[S.SCAN_ID].map(first_terminal).fillna(-1).astype("int64")
+    first_terminal = about.loc[terminal].groupby(_SCAN)[S.T_INVOKE].min()
+    scans["_first_terminal_ns"] = scans[_SCAN].map(first_terminal).fillna(-1).astype("int64")
     retention = int(config.retention_s * _NS)
     deadline = int(config.scan_deadline_s * _NS)
     done = scans["_first_terminal_ns"] >= 0
     scans[_LIVE_END] = np.where(
         done, scans["_first_terminal_ns"] + retention, scans[_ACCEPTED] + deadline
     )
-    about = about.merge(scans[[S.SCAN_ID, _LIVE_END, "_first_terminal_ns"]], on=S.SCAN_ID)
+    about = about.merge(scans[[_SCAN, _LIVE_END, "_first_terminal_ns"]], on=_SCAN)
     times = [ops[S.T_INVOKE].max(), ops[S.T_COMPLETE].max()]
     if len(history.faults):
         times.append(history.faults[S.T_END].max())
@@ -211,8 +213,9 @@ def check_zero_progress(facts: Facts) -> ClassResult:
         & (polls[S.TOTAL] > 0)
         & (polls[S.COMPLETED] < polls[S.TOTAL])
     )
+    any_bad = missing | zero_total | short
     reason = np.select(
-        [missing, zero_total, short],
+        [missing[any_bad], zero_total[any_bad], short[any_bad]],
         [
             "no progress field (clients show 0/0)",
             "total_strategies is 0",
@@ -220,7 +223,7 @@ def check_zero_progress(facts: Facts) -> ClassResult:
         ],
         "",
     )
-    bad = polls.assign(**{_REASON: reason})[missing | zero_total | short]
+    bad = polls[any_bad].assign(**{_REASON: reason})
     return _result("zero_progress", facts, bad, len(polls))
 
 
@@ -228,15 +231,15 @@ def check_progress_regression(facts: Facts) -> ClassResult:
     polls = _owned(facts, "status")
     polls = polls[polls[S.HAS_PROGRESS] & (polls[S.COMPLETED] >= 0)]
     # For each poll, the most progress any poll of the same scan showed before it began.
-    before = polls[[S.SCAN_ID, S.T_COMPLETE, S.COMPLETED]].sort_values(S.T_COMPLETE)
-    before = before.assign(_seen=before.groupby(S.SCAN_ID)[S.COMPLETED].cummax())
+    before = polls[[_SCAN, S.T_COMPLETE, S.COMPLETED]].sort_values(S.T_COMPLETE)
+    before = before.assign(_seen=before.groupby(_SCAN)[S.COMPLETED].cummax())
     after = polls.sort_values(S.T_INVOKE)
     joined = pd.merge_asof(
         after,
-        before[[S.SCAN_ID, S.T_COMPLETE, "_seen"]].rename(columns={S.T_COMPLETE: "_prev_end"}),
+        before[[_SCAN, S.T_COMPLETE, "_seen"]].rename(columns={S.T_COMPLETE: "_prev_end"}),
         left_on=S.T_INVOKE,
         right_on="_prev_end",
-        by=S.SCAN_ID,
+        by=_SCAN,
         allow_exact_matches=False,
     )
     has_prev = joined["_seen"].notna()
@@ -254,10 +257,10 @@ def check_progress_regression(facts: Facts) -> ClassResult:
 
 def _after_first(polls: pd.DataFrame, done: pd.Series, reason: str) -> pd.DataFrame:
     """Mark the polls that began after the first poll showing ``done`` had ended."""
-    first_done_end = polls.loc[done].groupby(S.SCAN_ID)[S.T_COMPLETE].min()
     never = np.iinfo(np.int64).max
-    after = polls[S.T_INVOKE] > polls[S.SCAN_ID].map(first_done_end).fillna(never)
-    return polls.assign(**{_REASON: reason, "_after": after})
+    done_end = polls[S.T_COMPLETE].where(done, never)
+    first_done_end = done_end.groupby(polls[_SCAN]).transform("min")
+    return polls.assign(**{_REASON: reason, "_after": polls[S.T_INVOKE] > first_done_end})
 
 
 def check_status_regression(facts: Facts) -> ClassResult:
@@ -332,15 +335,10 @@ def check_stuck_scan(facts: Facts) -> ClassResult:
     stuck = eligible[(first < 0) | (first > eligible[_ACCEPTED] + deadline)]
     # The witness of a stuck scan is its owner's last poll.
     polls = _owned(facts, "status")
-    last = polls.sort_values(S.T_INVOKE).drop_duplicates(S.SCAN_ID, keep="last")
-    rows = stuck[[S.SCAN_ID]].merge(last, on=S.SCAN_ID, how="left")
-    rows = rows.assign(
-        **{
-            _OWNER: rows[S.SCAN_ID].map(scans.set_index(S.SCAN_ID)[_OWNER]),
-            _ACCEPTED: rows[S.SCAN_ID].map(scans.set_index(S.SCAN_ID)[_ACCEPTED]),
-            _REASON: "neither complete nor failed by its deadline",
-        }
-    )
+    last = polls.sort_values(S.T_INVOKE).drop_duplicates(_SCAN, keep="last")
+    keep = [c for c in last.columns if c not in (S.SCAN_ID, _OWNER, _ACCEPTED)]
+    rows = stuck[[_SCAN, S.SCAN_ID, _OWNER, _ACCEPTED]].merge(last[keep], on=_SCAN, how="left")
+    rows = rows.assign(**{_REASON: "neither complete nor failed by its deadline"})
     rows = rows.fillna(
         {S.OP: "", S.TENANT: "", S.KIND: "status", S.BODY_STATUS: "", S.T_INVOKE: 0}
     ).fillna({S.WORKER: -1, S.HTTP_STATUS: 0})
