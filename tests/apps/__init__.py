@@ -1,0 +1,1 @@
+"""Small ASGI apps the cluster tests run as real worker processes."""
