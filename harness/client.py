@@ -1,0 +1,224 @@
+"""The recording client: every request becomes one op in the history.
+
+The invoke is written before the request is sent; the completion records the
+worker that answered (``X-Scanproof-Worker``), the HTTP status, the body's
+status word and progress, every scan id and user id in the body, and an
+outcome from :func:`classify_exception` / :func:`classify_response`, the one
+table that says what a failure means:
+
+==========================================  =======  ===============================
+what happened                                outcome  why
+==========================================  =======  ===============================
+connect refused / connect timeout            fail     the request never reached a worker
+pool timeout                                 fail     the request was never sent
+router 502 ``worker_unavailable``            fail     the router could not connect
+read / write timeout, reset, protocol error  info     the worker may have processed it
+any other 5xx                                info     the worker may have processed it
+any other answer (2xx, 3xx, 4xx)             ok       it happened
+==========================================  =======  ===============================
+
+>>> import asyncio, httpx  # doctest: +SKIP
+>>> async def main():
+...     with HistoryWriter(run_dir, proc="driver-0") as rec:
+...         async with ScanClient("http://127.0.0.1:8000", rec) as client:
+...             scan_id = await client.discover("alice")
+...             obs = await client.status("alice", scan_id)
+...             print(obs.body_status, obs.completed, obs.total)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from harness.contract import Contract
+from harness.history import Completion, HistoryWriter
+from harness.schema import Kind, Outcome
+
+WORKER_HEADER = "x-scanproof-worker"
+ROUTER_UNAVAILABLE = "worker_unavailable"
+
+# Retry policy, stated: the recording client never retries. A retry would hide
+# exactly the failures we are here to count, and could repeat a discover.
+DEFAULT_TIMEOUT_S = 5.0
+
+
+def classify_exception(exc: Exception) -> Outcome:
+    """The outcome of a request that raised ``exc`` (see the module table)."""
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return "fail"
+    return "info"
+
+
+def classify_response(status_code: int, body: Any) -> Outcome:
+    """The outcome of a request that got an HTTP answer."""
+    if status_code == 502 and isinstance(body, dict) and body.get("error") == ROUTER_UNAVAILABLE:
+        return "fail"
+    if status_code >= 500:
+        return "info"
+    return "ok"
+
+
+def _ids(body: Any, items: str, field: str) -> str:
+    """Every value of ``field`` at the top level and in ``body[items]``, sorted and joined."""
+    if not isinstance(body, dict):
+        return ""
+    found: set[str] = set()
+    candidates = [body]
+    entries = body.get(items)
+    if isinstance(entries, list):
+        candidates += [e for e in entries if isinstance(e, dict)]
+    for entry in candidates:
+        value = entry.get(field)
+        if isinstance(value, str) and value:
+            found.add(value)
+    return ",".join(sorted(found))
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else -1
+
+
+class ScanClient:
+    """An async client for a scan service that records every request.
+
+    ``worker_urls`` lets a request be pinned to one worker (bypassing the
+    router); the pinned index is then recorded as the serving worker.
+    ``transport`` is the test seam (``httpx.ASGITransport(app)`` runs an app
+    in-process); by default a plain transport with no retries.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        recorder: HistoryWriter,
+        *,
+        contract: Contract | None = None,
+        worker_urls: Sequence[str] = (),
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        max_connections: int = 100,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.contract = contract or Contract()
+        self.recorder = recorder
+        self.worker_urls = tuple(worker_urls)
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout_s),
+            limits=httpx.Limits(max_connections=max_connections),
+            # no retries at the transport either: see the module docstring
+            transport=transport or httpx.AsyncHTTPTransport(retries=0),
+        )
+
+    async def __aenter__(self) -> ScanClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def _url(self, path: str, pin: int | None) -> str:
+        if pin is None:
+            return path
+        if not 0 <= pin < len(self.worker_urls):
+            raise ValueError(f"pin {pin}: no such worker (have {len(self.worker_urls)})")
+        return self.worker_urls[pin].rstrip("/") + path
+
+    async def _call(
+        self,
+        kind: Kind,
+        method: str,
+        path: str,
+        *,
+        tenant: str,
+        scan_id: str = "",
+        filters: Mapping[str, Any] | None = None,
+        pin: int | None = None,
+    ) -> Completion:
+        c = self.contract
+        filters_json = json.dumps(filters, sort_keys=True) if filters else ""
+        op = self.recorder.invoke(
+            kind=kind,
+            tenant=tenant,
+            scan_id=scan_id,
+            filters=filters_json,
+            pinned_worker=-1 if pin is None else pin,
+        )
+        try:
+            response = await self._http.request(
+                method,
+                self._url(path, pin),
+                headers=c.auth(tenant),
+                json=(filters or {}) if method == "POST" else None,
+            )
+        except Exception as exc:  # every failure is recorded, then judged by the table
+            outcome = classify_exception(exc)
+            done = Completion(outcome=outcome, error=f"{type(exc).__name__}: {exc}"[:300])
+            self.recorder.complete(op, done)
+            return done
+        error = ""
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body, error = None, "response body is not JSON"
+        header = response.headers.get(WORKER_HEADER)
+        worker = int(header) if header is not None and header.isdigit() else -1
+        if pin is not None and worker < 0:
+            worker = pin
+        progress = body.get(c.progress_field) if isinstance(body, dict) else None
+        has_progress = isinstance(progress, dict)
+        prog: dict[str, Any] = progress if isinstance(progress, dict) else {}
+        status_word = body.get(c.status_field) if isinstance(body, dict) else None
+        done = Completion(
+            outcome=classify_response(response.status_code, body),
+            worker=worker,
+            http_status=response.status_code,
+            body_status=status_word if isinstance(status_word, str) else "",
+            completed=_int(prog.get(c.completed_field)),
+            total=_int(prog.get(c.total_field)),
+            found=_int(prog.get(c.found_field)),
+            has_progress=has_progress,
+            body_scan_ids=_ids(body, c.items_field, c.scan_id_field),
+            body_user_ids=_ids(body, c.items_field, c.user_id_field),
+            scan_id=_discovered_id(kind, response.status_code, body, c.scan_id_field),
+            error=error,
+        )
+        self.recorder.complete(op, done)
+        return done
+
+    async def discover(
+        self, tenant: str, *, filters: Mapping[str, Any] | None = None, pin: int | None = None
+    ) -> str | None:
+        """Start a scan; returns its scan id, or None when the service did not accept it."""
+        done = await self._call(
+            "discover", "POST", self.contract.discover_path, tenant=tenant, filters=filters, pin=pin
+        )
+        return done.scan_id or None
+
+    async def status(self, tenant: str, scan_id: str, *, pin: int | None = None) -> Completion:
+        """Poll a scan's status as ``tenant``."""
+        path = self.contract.status_url(scan_id)
+        return await self._call("status", "GET", path, tenant=tenant, scan_id=scan_id, pin=pin)
+
+    async def results(self, tenant: str, scan_id: str, *, pin: int | None = None) -> Completion:
+        """Fetch a scan's results as ``tenant``."""
+        path = self.contract.results_url(scan_id)
+        return await self._call("results", "GET", path, tenant=tenant, scan_id=scan_id, pin=pin)
+
+
+def _discovered_id(kind: Kind, status_code: int, body: Any, field: str) -> str:
+    if kind != "discover" or status_code != 200 or not isinstance(body, dict):
+        return ""
+    value = body.get(field)
+    return value if isinstance(value, str) else ""
