@@ -35,7 +35,8 @@ from harness.errors import UsageError
 KEY_CLASSES = ("result", "lookup", "index", "latest", "active")
 
 _REFERENCE_KEYS: dict[str, tuple[str, ...]] = {
-    "result": ("opportunity_scan_result:{cache_key}",),
+    # one slot per (user, filters) in the legacy design, one per scan in the sound one
+    "result": ("opportunity_scan_result:{cache_key}", "opportunity_scan_result:{scan_id}"),
     "lookup": ("opportunity_scan_lookup:{scan_id}",),
     "index": ("opportunity_scan_result_index:{scan_id}",),
     "latest": ("opportunity_user_latest_scan:{user_id}",),
