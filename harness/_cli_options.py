@@ -1,0 +1,161 @@
+"""Options shared by the verbs that start a cluster or judge a run.
+
+Every option can also come from the environment: ``SCANPROOF_<OPTION>`` with
+dashes as underscores (``SCANPROOF_SEED=3``, ``SCANPROOF_REDIS=server``); the
+command line wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from harness.errors import UsageError
+from harness.schema import ANOMALY_CLASSES
+
+
+def _env(name: str, default: str | None) -> str | None:
+    return os.environ.get("SCANPROOF_" + name.upper().replace("-", "_"), default)
+
+
+def add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    """--app, --preset, --flag, --workers, --router, --redis and the fault opt-ins."""
+    g = parser.add_argument_group("cluster")
+    g.add_argument(
+        "--app",
+        default=_env("app", "reference_impl.app:app"),
+        metavar="MODULE:ATTR",
+        help="the ASGI app to run as workers (default: the reference scan service)",
+    )
+    g.add_argument(
+        "--preset",
+        default=_env("preset", None),
+        help="reference service preset: pre-fix, claimed-fix (default), late-fix, sound",
+    )
+    g.add_argument(
+        "--flag",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override one reference service flag (JSON value; repeatable)",
+    )
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=_env("workers", None),
+        help="worker processes (default: the scenario's, 4)",
+    )
+    g.add_argument(
+        "--router",
+        default=_env("router", "round-robin"),
+        help="routing policy: round-robin (default), random, sticky",
+    )
+    g.add_argument(
+        "--redis",
+        default=_env("redis", "embedded"),
+        metavar="auto|embedded|server|URL",
+        help="which Redis the workers share (default: embedded fakeredis)",
+    )
+    g.add_argument(
+        "--allow-destructive",
+        action="store_true",
+        help="allow flush/eviction/deletion on an external --redis URL",
+    )
+    g.add_argument(
+        "--allow-remote-faults",
+        action="store_true",
+        help="allow fault injection on a non-loopback external Redis",
+    )
+
+
+def parse_flags(items: list[str]) -> dict[str, Any]:
+    """``["retry_policy=\\"bounded\\"", "fix_x=true"]`` -> a dict; bare words are strings."""
+    flags: dict[str, Any] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--flag {item!r}: expected NAME=VALUE, e.g. --flag fix_x=true")
+        try:
+            flags[name] = json.loads(raw)
+        except json.JSONDecodeError:
+            flags[name] = raw
+    return flags
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The workload options of ``run`` and ``gate``."""
+    add_cluster_options(parser)
+    g = parser.add_argument_group("workload")
+    g.add_argument(
+        "--scenario",
+        default=_env("scenario", "mixed"),
+        help="a named scenario or a scenario .toml file (default: mixed)",
+    )
+    g.add_argument("--seed", type=int, default=_env("seed", "0"), help="seed of the plan")
+    g.add_argument(
+        "--duration", type=float, default=_env("duration", None), help="active phase, seconds"
+    )
+    g.add_argument("--tenants", type=int, default=_env("tenants", None), help="tenants")
+    g.add_argument(
+        "--retention-s",
+        type=float,
+        default=_env("retention_s", None),
+        help="seconds a finished scan must stay readable (default: from the app's meta)",
+    )
+    g.add_argument(
+        "--scan-deadline-s",
+        type=float,
+        default=_env("scan_deadline_s", None),
+        help="seconds by which a scan must be complete or failed (default: from meta)",
+    )
+    g.add_argument(
+        "--time-scale",
+        type=float,
+        default=_env("time_scale", None),
+        help="reference service time scale (default 0.01: a scan takes ~1.6 s)",
+    )
+    g.add_argument(
+        "--contract", type=Path, default=_env("contract", None), help="contract .toml file"
+    )
+    g.add_argument(
+        "--out",
+        type=Path,
+        default=_env("out", None),
+        help="run directory (default: scanproof-runs/<time>-<scenario>-<preset>-s<seed>)",
+    )
+    g.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def load_thresholds(path: Path | None) -> dict[str, int]:
+    """Per-class limits from a file, or ``[tool.scanproof.gate]`` of ./pyproject.toml.
+
+    >>> load_thresholds(None)  # doctest: +SKIP
+    {}
+    """
+    source = path or Path("pyproject.toml")
+    if path is None and not source.exists():
+        return {}
+    try:
+        data = tomllib.loads(source.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"--thresholds {source}: cannot read it ({exc.strerror})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{source}: not valid TOML ({exc})") from exc
+    table: Any = data.get("tool", {}).get("scanproof", {}).get("gate", data if path else {})
+    if not isinstance(table, dict):
+        raise UsageError(f"{source}: [tool.scanproof.gate] must be a table of class = limit")
+    limits: dict[str, int] = {}
+    for name, value in table.items():
+        if name not in ANOMALY_CLASSES:
+            raise UsageError(
+                f"{source}: unknown anomaly class {name!r} in gate thresholds; "
+                f"valid: {', '.join(ANOMALY_CLASSES)}"
+            )
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise UsageError(f"{source}: threshold {name} = {value!r} must be a whole number >= 0")
+        limits[name] = value
+    return limits

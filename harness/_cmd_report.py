@@ -1,0 +1,24 @@
+"""``scanproof report RUN_DIR``: re-render the report files of a judged run."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from harness.errors import EXIT_PASS, UsageError
+
+HELP = "re-render report.md, report.html, junit.xml and plots of a run directory"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+
+
+def run(args: argparse.Namespace) -> int:
+    from reports import render_run
+
+    if not (args.run_dir / "verdict.json").exists():
+        raise UsageError(f"{args.run_dir}: no verdict.json; run `scanproof check {args.run_dir}`")
+    rendered = render_run(args.run_dir)
+    print(rendered)
+    return EXIT_PASS

@@ -1,0 +1,374 @@
+"""A chaos run end to end: cluster up, plan, drive, inject, record, judge, report.
+
+>>> from harness.runner import RunOptions, run_chaos  # doctest: +SKIP
+>>> result = run_chaos(RunOptions(scenario=get_scenario("mixed"), preset="claimed-fix"))
+>>> result.verdict.verdict, result.run_dir  # doctest: +SKIP
+('fail', PosixPath('scanproof-runs/20261129-101500-mixed-claimed-fix-s0'))
+
+Nothing is lost: ``run.json`` is written before anything starts and every op is
+flushed as it happens, so a run stopped by Ctrl-C or a crash leaves a history
+that ``scanproof check`` can still judge, and the cluster is always torn down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import json
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from harness import schema as S
+from harness.checkers import CheckConfig, judge
+from harness.client import DEFAULT_TIMEOUT_S, ScanClient
+from harness.cluster import Cluster
+from harness.contract import Contract
+from harness.driver import ScriptedDriver, Timing
+from harness.errors import InfrastructureError, ScanproofError, UsageError
+from harness.history import History, HistoryWriter, load_history, write_tables
+from harness.nemesis import Nemesis, check_supported
+from harness.plan import DEFAULT_SCAN_S, Plan, make_plan
+from harness.run_record import new_record, now_iso, read_record, write_record
+from harness.scenario import Scenario
+from harness.verdict import Verdict
+
+DEFAULT_APP = "reference_impl.app:app"
+DEFAULT_PRESET = "claimed-fix"
+VERDICT_JSON = "verdict.json"
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    """Everything a chaos run needs; the defaults are ``scanproof run``'s."""
+
+    scenario: Scenario
+    app: str = DEFAULT_APP
+    preset: str | None = None  # reference service only; default claimed-fix
+    flags: Mapping[str, Any] = field(default_factory=dict)  # reference service overrides
+    seed: int = 0
+    workers: int | None = None  # default: the scenario's
+    router: str = "round-robin"
+    redis: str = "embedded"
+    duration_s: float | None = None  # real seconds of the active phase
+    tenants: int | None = None
+    retention_s: float | None = None
+    scan_deadline_s: float | None = None
+    time_scale: float | None = None  # reference service: REFIMPL_TIME_SCALE
+    contract: Contract = field(default_factory=Contract)
+    out: Path | None = None
+    thresholds: Mapping[str, int] = field(default_factory=dict)
+    allow_destructive: bool = False
+    allow_remote_faults: bool = False
+
+    @property
+    def is_reference(self) -> bool:
+        return self.app.startswith("reference_impl.")
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    run_dir: Path
+    verdict: Verdict
+    status: str  # complete | interrupted | crashed
+
+
+def default_run_dir(options: RunOptions) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    preset = options.preset or (DEFAULT_PRESET if options.is_reference else "app")
+    return Path("scanproof-runs") / f"{stamp}-{options.scenario.name}-{preset}-s{options.seed}"
+
+
+def _service_env(options: RunOptions) -> dict[str, str]:
+    if not options.is_reference:
+        if options.preset or options.flags:
+            raise UsageError(
+                f"--preset/--flag apply to the reference service only, not --app {options.app}"
+            )
+        return {}
+    env = {"REFIMPL_PRESET": options.preset or DEFAULT_PRESET, "REFIMPL_SEED": str(options.seed)}
+    if options.flags:
+        env["REFIMPL_FLAGS"] = json.dumps(dict(options.flags))
+    if options.time_scale is not None:
+        env["REFIMPL_TIME_SCALE"] = repr(options.time_scale)
+    return env
+
+
+def _read_meta(router_url: str, contract: Contract) -> dict[str, Any]:
+    if not contract.meta_path:
+        return {}
+    try:
+        response = httpx.get(router_url + contract.meta_path, timeout=5.0)
+    except httpx.HTTPError as exc:
+        raise InfrastructureError(
+            f"cannot read {contract.meta_path} from the cluster: {exc}"
+        ) from exc
+    if response.status_code != 200:
+        return {}
+    body = response.json()
+    return body if isinstance(body, dict) else {}
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    time_scale: float
+    retention_s: float  # real seconds, after the safety margin
+    scan_deadline_s: float
+    scan_s: float  # expected scan length in service seconds
+
+
+def _resolve(options: RunOptions, meta: Mapping[str, Any]) -> _Resolved:
+    def pick(name: str) -> float | None:
+        for value in (getattr(options, name), getattr(options.contract, name), meta.get(name)):
+            if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+                return float(value)
+        return None
+
+    scale = meta.get("time_scale", options.time_scale or 1.0)
+    scale = float(scale) if isinstance(scale, int | float) and scale > 0 else 1.0
+
+    def need(name: str) -> float:
+        value = pick(name)
+        if value is None:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(
+                f"{flag} is needed: {options.app} has no meta endpoint that states it "
+                f"(pass {flag} SECONDS or set {name} in the --contract file)"
+            )
+        return value
+
+    retention, deadline = need("retention_s"), need("scan_deadline_s")
+    # A scan is first *seen* finished up to one poll after it finished: judge retention
+    # from that sighting minus one poll, so a correct service is never blamed at the edge.
+    margin = options.scenario.poll_interval * scale
+    expected = meta.get("expected_scan_s")
+    scan_s = float(expected) / scale if isinstance(expected, int | float) else DEFAULT_SCAN_S
+    return _Resolved(scale, max(retention - margin, margin), deadline, scan_s)
+
+
+def _scenario_for(options: RunOptions, scale: float) -> Scenario:
+    scenario = options.scenario
+    changes: dict[str, Any] = {}
+    if options.duration_s is not None:
+        if options.duration_s <= 0:
+            raise UsageError(f"--duration {options.duration_s}: must be > 0 seconds")
+        changes["duration"] = options.duration_s / scale
+    if options.tenants is not None:
+        changes["tenants"] = options.tenants
+    if options.workers is not None:
+        changes["workers"] = options.workers
+    return dataclasses.replace(scenario, **changes) if changes else scenario
+
+
+async def _execute(
+    cluster: Cluster,
+    plan: Plan,
+    timing: Timing,
+    options: RunOptions,
+    run_dir: Path,
+    progress: Progress | None,
+) -> tuple[int | None, list[str]]:
+    """Drive the plan and the faults; returns the final heal time and infrastructure errors."""
+    errors: list[str] = []
+    with (
+        HistoryWriter(run_dir, proc="driver-0") as ops_writer,
+        HistoryWriter(run_dir, proc="nemesis") as fault_writer,
+    ):
+        client = ScanClient(
+            cluster.router_url,
+            ops_writer,
+            contract=options.contract,
+            worker_urls=[w.url for w in cluster.workers],
+        )
+        driver = ScriptedDriver(client, plan, timing)
+        nemesis = Nemesis(
+            cluster,
+            fault_writer,
+            contract=options.contract,
+            time_scale=timing.scale,
+            seed=plan.seed,
+        )
+
+        async def one_fault(planned: Any) -> None:
+            await asyncio.sleep(max(0.0, timing.at(planned.at_s) - time.monotonic()))
+            try:
+                await nemesis.apply(planned)
+            except ScanproofError as exc:  # a fault that did not land: the run is unknown
+                errors.append(f"fault {planned.step.fault}: {exc}")
+
+        async def faults() -> int:
+            await asyncio.gather(*(one_fault(f) for f in plan.faults))
+            await asyncio.sleep(max(0.0, timing.at(plan.heal_at_s) - time.monotonic()))
+            record = await nemesis.heal()
+            if not record.landed:
+                errors.append(f"final heal did not restore the cluster: {record.evidence}")
+            return record.t_start_ns
+
+        async def report() -> None:
+            while True:
+                await asyncio.sleep(1.0)
+                if progress is not None:
+                    c = driver.counts
+                    active = ",".join(sorted(nemesis.active)) or "none"
+                    progress(
+                        f"[{time.monotonic() - timing.t0:5.1f}s/{timing.end - timing.t0:.0f}s] "
+                        f"ops {c.ops}  scans {c.scans_started}/{len(plan.scans)} started "
+                        f"{c.scans_finished} done  owner not_found {c.not_found}  "
+                        f"results 404 {c.results_404}  errors {c.errors}  faults: {active}"
+                    )
+
+        reporter = asyncio.create_task(report())
+        try:
+            _, heal_ns = await asyncio.gather(driver.run(), faults())
+        finally:
+            reporter.cancel()
+            await client.aclose()
+    return heal_ns, errors
+
+
+def _ops_summary(history: History) -> dict[str, Any]:
+    ops = history.ops
+    return {
+        "total": len(ops),
+        **{o: int((ops[S.OUTCOME] == o).sum()) for o in S.OUTCOMES},
+        "by_kind": {k: int((ops[S.KIND] == k).sum()) for k in S.KINDS},
+        "unpaired": history.unpaired_ops,
+    }
+
+
+def judge_run_dir(run_dir: Path, *, thresholds: Mapping[str, int] | None = None) -> Verdict:
+    """Re-judge a stored run from its shards and run.json; writes tables and verdict.json."""
+    record = read_record(run_dir)
+    check = record.get("check") or {}
+    retention, deadline = check.get("retention_s"), check.get("scan_deadline_s")
+    if not retention or not deadline:
+        raise UsageError(
+            f"{run_dir}/run.json has no check settings (the run stopped before it started "
+            "its cluster); nothing to judge"
+        )
+    history = load_history(run_dir)
+    write_tables(history, run_dir)
+    infra = list(record.get("infrastructure_errors") or [])
+    if record.get("status") == "crashed":
+        infra.append(f"the run crashed: {record.get('crash', 'unknown error')}")
+    verdict = judge(
+        history,
+        CheckConfig(
+            retention_s=float(retention),
+            scan_deadline_s=float(deadline),
+            final_heal_ns=check.get("final_heal_ns"),
+        ),
+        thresholds=thresholds if thresholds is not None else record.get("thresholds") or {},
+        infrastructure_errors=tuple(infra),
+    )
+    doc = verdict.to_json()
+    doc["ops"] = _ops_summary(history)
+    doc["status"] = record.get("status")
+    (run_dir / VERDICT_JSON).write_text(json.dumps(doc, indent=2) + "\n")
+    return verdict
+
+
+def run_chaos(options: RunOptions, *, progress: Progress | None = None) -> RunResult:
+    """Run one scenario against a fresh cluster and judge it; see the module docstring."""
+    run_dir = options.out or default_run_dir(options)
+    if (run_dir / "run.json").exists():
+        raise UsageError(f"--out {run_dir} already holds a run; pass another --out or remove it")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    env = _service_env(options)
+    scenario = options.scenario
+    record = new_record(
+        config={
+            "app": options.app,
+            "preset": env.get("REFIMPL_PRESET"),
+            "flag_overrides": dict(options.flags),
+            "scenario": dataclasses.asdict(scenario),
+            "seed": options.seed,
+            "workers": options.workers or scenario.workers,
+            "router": options.router,
+            "redis": {"spec": options.redis},
+            "contract": dataclasses.asdict(options.contract),
+        }
+    )
+    record["thresholds"] = dict(options.thresholds)
+    record["retry_policies"] = {
+        "client": f"no retries; {DEFAULT_TIMEOUT_S} s timeout per request",
+        "nemesis_redis": "no retries; 2 s socket timeout (harness.redis_backends.make_client)",
+    }
+    write_record(run_dir, record)
+    status = "crashed"
+    try:
+        with Cluster.start(
+            app=options.app,
+            workers=options.workers or scenario.workers,
+            router=options.router,
+            redis=options.redis,
+            env=env,
+            allow_destructive=options.allow_destructive,
+            allow_remote_faults=options.allow_remote_faults,
+        ) as cluster:
+            meta = _read_meta(cluster.router_url, options.contract)
+            resolved = _resolve(options, meta)
+            scenario = _scenario_for(options, resolved.time_scale)
+            plan = make_plan(scenario, seed=options.seed, scan_s=resolved.scan_s)
+            check_supported(plan.faults, cluster.redis, options.redis)
+            record["config"]["scenario"] = dataclasses.asdict(scenario)
+            record["config"]["redis"] = {
+                "spec": options.redis,
+                "backend": cluster.redis.name,
+                "url": cluster.redis_url,
+            }
+            record["config"]["time_scale"] = resolved.time_scale
+            record["flags"] = meta.get("flags", {})
+            record["retry_policies"]["service"] = meta.get("retry_policy", "unknown")
+            record["meta"] = meta
+            record["check"] = {
+                "retention_s": resolved.retention_s,
+                "scan_deadline_s": resolved.scan_deadline_s,
+                "final_heal_ns": None,
+            }
+            t0 = time.monotonic()
+            record["t0_ns"] = int(t0 * 1e9)
+            timing = Timing(
+                t0=t0,
+                scale=resolved.time_scale,
+                retention_s=resolved.retention_s,
+                scan_deadline_s=resolved.scan_deadline_s,
+                end=t0 + plan.end_s * resolved.time_scale,
+            )
+            write_record(run_dir, record)
+            heal_ns, errors = asyncio.run(
+                _execute(cluster, plan, timing, options, run_dir, progress)
+            )
+            record["check"]["final_heal_ns"] = heal_ns
+            record["infrastructure_errors"] = errors
+            record["restarts"] = [dataclasses.asdict(r) for r in cluster.restarts]
+        status = "complete"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    except ScanproofError:
+        status = "crashed"
+        raise
+    except Exception as exc:
+        record["crash"] = f"{type(exc).__name__}: {exc}"
+        raise InfrastructureError(f"the run crashed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        record["status"] = status
+        record["ended_at"] = now_iso()
+        write_record(run_dir, record)
+        if status != "complete" and progress is not None:
+            progress(f"run {status}; what was recorded is in {run_dir} (scanproof check {run_dir})")
+    verdict = judge_run_dir(run_dir)
+    return RunResult(run_dir=run_dir, verdict=verdict, status=status)
+
+
+def print_progress(line: str) -> None:
+    """The default progress sink: one line per update on stderr."""
+    print(line, file=sys.stderr, flush=True)
