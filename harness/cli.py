@@ -35,6 +35,10 @@ class _VerbModule(Protocol):
 # verb name -> module implementing it; the order is the order of `scanproof --help`.
 VERBS: dict[str, str] = {
     "run": "harness._cmd_run",
+    "gate": "harness._cmd_gate",
+    "check": "harness._cmd_check",
+    "report": "harness._cmd_report",
+    "validate": "harness._cmd_validate",
 }
 
 
