@@ -80,8 +80,13 @@ class ScriptedDriver:
         self._tally(done.outcome, "results", done.body_status, done.http_status)
 
     async def _probe(self, prober: str, scan_id: str) -> None:
-        await self._status(prober, scan_id)
-        await self._results(prober, scan_id)
+        # A probe's not_found / 404 is the right answer: count only the ops.
+        for done in (
+            await self.client.status(prober, scan_id),
+            await self.client.results(prober, scan_id),
+        ):
+            self.counts.ops += 1
+            self.counts.errors += done.outcome != "ok"
 
     def _done(self, polls: int, deadline: float, linger_until: float | None) -> bool:
         now = time.monotonic()

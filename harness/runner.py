@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
+import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -32,7 +33,7 @@ from harness.cluster import Cluster
 from harness.contract import Contract
 from harness.driver import ScriptedDriver, Timing
 from harness.errors import InfrastructureError, ScanproofError, UsageError
-from harness.history import History, HistoryWriter, load_history, write_tables
+from harness.history import FaultRecord, History, HistoryWriter, load_history, write_tables
 from harness.nemesis import Nemesis, check_supported
 from harness.plan import DEFAULT_SCAN_S, Plan, make_plan
 from harness.run_record import new_record, now_iso, read_record, write_record
@@ -174,6 +175,7 @@ async def _execute(
     options: RunOptions,
     run_dir: Path,
     progress: Progress | None,
+    records: list[FaultRecord],
 ) -> tuple[int | None, list[str]]:
     """Drive the plan and the faults; returns the final heal time and infrastructure errors."""
     errors: list[str] = []
@@ -195,6 +197,7 @@ async def _execute(
             time_scale=timing.scale,
             seed=plan.seed,
         )
+        nemesis.records = records  # shared, so the caller sees faults even after a crash
 
         async def one_fault(planned: Any) -> None:
             await asyncio.sleep(max(0.0, timing.at(planned.at_s) - time.monotonic()))
@@ -280,6 +283,7 @@ def run_chaos(options: RunOptions, *, progress: Progress | None = None) -> RunRe
     run_dir = options.out or default_run_dir(options)
     if (run_dir / "run.json").exists():
         raise UsageError(f"--out {run_dir} already holds a run; pass another --out or remove it")
+    created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     env = _service_env(options)
     scenario = options.scenario
@@ -343,15 +347,24 @@ def run_chaos(options: RunOptions, *, progress: Progress | None = None) -> RunRe
                 end=t0 + plan.end_s * resolved.time_scale,
             )
             write_record(run_dir, record)
+            nemesis_records: list[FaultRecord] = []
             heal_ns, errors = asyncio.run(
-                _execute(cluster, plan, timing, options, run_dir, progress)
+                _execute(cluster, plan, timing, options, run_dir, progress, nemesis_records)
             )
             record["check"]["final_heal_ns"] = heal_ns
             record["infrastructure_errors"] = errors
+            record["warnings"] = [
+                f"fault {r.fault_id} {r.fault} on {r.target} did not land: {r.evidence}"
+                for r in nemesis_records
+                if not r.landed
+            ]
             record["restarts"] = [dataclasses.asdict(r) for r in cluster.restarts]
         status = "complete"
     except KeyboardInterrupt:
         status = "interrupted"
+        raise
+    except UsageError:
+        status = "refused"  # bad input: nothing ran
         raise
     except ScanproofError:
         status = "crashed"
@@ -362,8 +375,11 @@ def run_chaos(options: RunOptions, *, progress: Progress | None = None) -> RunRe
     finally:
         record["status"] = status
         record["ended_at"] = now_iso()
-        write_record(run_dir, record)
-        if status != "complete" and progress is not None:
+        if status == "refused" and created and [p.name for p in run_dir.iterdir()] == ["run.json"]:
+            shutil.rmtree(run_dir)  # nothing ran: leave no empty run directory behind
+        else:
+            write_record(run_dir, record)
+        if status not in ("complete", "refused") and progress is not None:
             progress(f"run {status}; what was recorded is in {run_dir} (scanproof check {run_dir})")
     verdict = judge_run_dir(run_dir)
     return RunResult(run_dir=run_dir, verdict=verdict, status=status)

@@ -71,9 +71,9 @@ SCENARIOS: dict[str, Scenario] = {
             duration=1500.0,
             faults=(
                 FaultStep(at=0.2, fault="delete_keys", key_class="lookup", fraction=0.3),
-                FaultStep(at=0.4, fault="worker_kill", down=10.0),
-                FaultStep(at=0.6, fault="redis_stall", duration=5.0),
-                FaultStep(at=0.8, fault="worker_pause", duration=5.0),
+                FaultStep(at=0.4, fault="worker_kill", down=20.0),
+                FaultStep(at=0.6, fault="redis_stall", duration=30.0),
+                FaultStep(at=0.8, fault="worker_pause", duration=30.0),
             ),
         ),
         Scenario(
