@@ -94,6 +94,9 @@ def make_plan(scenario: Scenario, *, seed: int, scan_s: float = DEFAULT_SCAN_S) 
         )
     )
     scans.sort(key=lambda s: (s.start_s, s.index))
+    end_s = scenario.duration + scenario.recovery
+    if scenario.polls and scans:  # a fixed poll count: room for every poll and the results
+        end_s = max(end_s, scans[-1].start_s + (scenario.polls + 2) * scenario.poll_interval)
     return Plan(
         scenario=scenario,
         seed=seed,
@@ -101,7 +104,7 @@ def make_plan(scenario: Scenario, *, seed: int, scan_s: float = DEFAULT_SCAN_S) 
         scans=tuple(scans),
         faults=faults,
         heal_at_s=scenario.duration,
-        end_s=scenario.duration + scenario.recovery,
+        end_s=end_s,
     )
 
 
