@@ -1,0 +1,112 @@
+"""``report.md``: short enough for a pull-request comment, readable in one minute.
+
+Order: verdict line, run summary, reasons, class table, the worst witness in
+words, one account per failing class, faults, pointer to ``report.html``.
+Every value from the run directory is a code span (:func:`md_code`), so it
+shows literally and cannot mention anyone or inject markup.
+"""
+
+from __future__ import annotations
+
+import re
+
+from reports._markup import md_code, md_text
+from reports._model import (
+    MAX_REASONS,
+    ReportModel,
+    class_line,
+    class_rows,
+    extras_line,
+    fault_rows,
+    headline,
+    summary_fields,
+)
+
+MAX_FAULT_ROWS = 20
+_THRESHOLD_REASON = re.compile(r"^\w+: \d+ > \d+ allowed$")
+_NUMERIC = {"count", "opportunities", "rate", "95% CI", "excused", "start", "end"}
+
+
+def _table(header: list[str], rows: list[list[str]], *, code: set[str]) -> list[str]:
+    """A GFM table; columns named in ``code`` hold data and become code spans."""
+    align = ["---:" if h in _NUMERIC else "---" for h in header]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    for row in rows:
+        cells = []
+        for h, value in zip(header, row, strict=True):
+            if h == "verdict":
+                cells.append(f"**{value.upper()}**" if value != "pass" else value)
+            elif h in code:
+                cells.append(md_code(value, in_table=True) if value else "")
+            else:
+                cells.append(md_text(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def render_markdown(model: ReportModel) -> str:
+    word, why = headline(model)
+    run = model.run
+    out = [f"## {word}: {md_text(why)}", ""]
+    summary = " · ".join(
+        f"{i.label} {md_code(i.value)}" if i.data else md_text(i.value)
+        for i in summary_fields(model)
+    )
+    out += [f"**scanproof run:** {summary}", ""]
+    # "<class>: 3 > 0 allowed" only repeats the table; other reasons say what it cannot.
+    reasons = [r for r in run.verdict.reasons if not _THRESHOLD_REASON.match(r)]
+    if reasons:
+        shown = reasons[:MAX_REASONS]
+        out += [f"- {md_text(r)}" for r in shown]
+        if len(reasons) > len(shown):
+            out.append(f"- ... and {len(reasons) - len(shown)} more (see verdict.json)")
+        out.append("")
+    if run.notes:
+        out += [f"> Note: {md_text(n)}" for n in run.notes] + [""]
+    header, rows = class_rows(model)
+    out += [*_table(header, rows, code={"class"}), ""]
+    if model.worst is not None:
+        first = model.accounts[model.worst][0]
+        rate = md_text(class_line(model, model.worst))
+        out += [
+            f"### Worst witness: {md_code(model.worst)}, {rate}",
+            "",
+            first.markdown(),
+            "",
+        ]
+    failing = model.failing()
+    if failing:
+        out += ["### Failing classes", ""]
+        for name in failing:
+            extra = extras_line(model, name)
+            line = f"- **{md_text(name)}**: {md_text(class_line(model, name))}"
+            line += f"; {md_text(extra)}." if extra else "."
+            accounts = model.accounts.get(name) or ()
+            if accounts and name != model.worst:
+                line += " First witness: " + accounts[0].markdown()
+            elif accounts:
+                line += " First witness: see above."
+            out.append(line)
+        out.append("")
+    crashed = model.crashed()
+    if crashed:
+        out += ["### Classes without a verdict", ""]
+        for name in crashed:
+            out.append(f"- **{md_text(name)}**: {md_text(class_line(model, name))}")
+        out.append("")
+    header, rows = fault_rows(model)
+    out += [f"### Faults ({len(rows)})", ""]
+    if rows:
+        shown_rows = rows[:MAX_FAULT_ROWS]
+        out += _table(header, shown_rows, code={"id", "fault", "target", "evidence"})
+        if len(rows) > len(shown_rows):
+            out.append(f"\n... and {len(rows) - len(shown_rows)} more in report.html.")
+    else:
+        out.append("No faults were injected.")
+    out += [
+        "",
+        f"Plots, every witness in words and the per-worker table: `report.html` in "
+        f"{md_code(str(run.run_dir))}.",
+        "",
+    ]
+    return "\n".join(out)
