@@ -3,7 +3,7 @@
 Run as ``python -m harness._zygote APP STATUS_FD LOGDIR`` by the supervisor
 (gunicorn's ``--preload`` idea). It reads commands from stdin, one per line:
 
-    fork <index> <port>     fork worker <index> serving on <port>
+    fork <index> <port> [<uds>]   fork worker <index> serving on <port> (and <uds>)
 
 and reports on the status pipe: ``zygote-ready <pid>`` (app imported),
 ``zygote-error <message>`` (import failed), ``forked <index> <pid>``, and,
@@ -38,7 +38,7 @@ def _reap(signum: int, frame: FrameType | None) -> None:
                 return
 
 
-def _fork_worker(app: object, index: int, port: int, status_fd: int, logdir: Path) -> int:
+def _fork_worker(app: object, index: int, port: int, uds: str, status_fd: int, logdir: Path) -> int:
     zygote = os.getpid()
     pid = os.fork()
     if pid != 0:
@@ -58,7 +58,7 @@ def _fork_worker(app: object, index: int, port: int, status_fd: int, logdir: Pat
         from harness._proc import start_parent_watchdog
 
         start_parent_watchdog()
-        serve(app, index=index, port=port, status_fd=status_fd)
+        serve(app, index=index, port=port, status_fd=status_fd, uds=uds)
     except BaseException:
         traceback.print_exc()
     finally:
@@ -96,7 +96,8 @@ def main(argv: list[str]) -> int:
             verb, *args = line.decode().split()
             if verb == "fork":
                 index, port = int(args[0]), int(args[1])
-                pid = _fork_worker(app, index, port, status_fd, logdir)
+                uds = args[2] if len(args) > 2 else ""
+                pid = _fork_worker(app, index, port, uds, status_fd, logdir)
                 os.write(status_fd, f"forked {index} {pid}\n".encode())
 
 

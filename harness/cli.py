@@ -35,6 +35,7 @@ class _VerbModule(Protocol):
 # verb name -> module implementing it; the order is the order of `scanproof --help`.
 VERBS: dict[str, str] = {
     "run": "harness._cmd_run",
+    "up": "harness._cmd_up",
     "gate": "harness._cmd_gate",
     "check": "harness._cmd_check",
     "report": "harness._cmd_report",

@@ -189,6 +189,8 @@ class Supervisor:
         self._lock = threading.RLock()
         self._placeholders = [reserve_port() for _ in range(workers)]
         self.ports = [int(s.getsockname()[1]) for s in self._placeholders]
+        #: Unix sockets the workers also listen on: the router's cheaper way in.
+        self.unix_paths = [str(workdir / f"worker-{i}.sock") for i in range(workers)]
         self._pids: list[int] = [0] * workers
         self._spawned: list[subprocess.Popen[bytes] | None] = [None] * workers
         self._killed: set[int] = set()
@@ -471,7 +473,7 @@ class Supervisor:
                 raise InfrastructureError(
                     f"the worker parent (zygote) is gone:\n{tail(self._workdir / 'zygote.log')}"
                 )
-            zygote.stdin.write(f"fork {index} {port}\n".encode())
+            zygote.stdin.write(f"fork {index} {port} {self.unix_paths[index]}\n".encode())
             zygote.stdin.flush()
             return
         self._spawned[index] = spawn_child(
@@ -483,6 +485,7 @@ class Supervisor:
                 str(index),
                 str(port),
                 str(self._status.write_fd),
+                self.unix_paths[index],
             ],
             log=self.log_path(index),
             env=self._env,

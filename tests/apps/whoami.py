@@ -4,7 +4,8 @@
 - ``PUT /kv/{key}`` (body = value) and ``GET /kv/{key}``: a Redis-backed store, so
   tests can see that workers share Redis but not memory;
 - ``GET /memo/{key}``: a per-process counter, to show that memory is not shared;
-- ``POST /echo``: echoes the request body (exercises request bodies through the router).
+- ``POST /echo``: echoes the request body (exercises request bodies through the router);
+- ``GET /stream/{n}``: ``n`` chunks in a chunked response.
 
 Importing it opens nothing: the Redis client is created on first use, after fork.
 """
@@ -12,9 +13,11 @@ Importing it opens nothing: the Redis client is created on first use, after fork
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import StreamingResponse
 
 app = FastAPI()
 _client: aioredis.Redis | None = None
@@ -54,3 +57,12 @@ async def memo(key: str) -> dict[str, int]:
 @app.post("/echo")
 async def echo(request: Request) -> Response:
     return Response(await request.body(), media_type="application/octet-stream")
+
+
+@app.get("/stream/{n}")
+async def stream(n: int) -> StreamingResponse:
+    async def chunks() -> AsyncIterator[bytes]:
+        for i in range(n):
+            yield f"chunk {i}\n".encode()
+
+    return StreamingResponse(chunks(), media_type="text/plain")

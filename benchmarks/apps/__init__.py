@@ -1,0 +1,1 @@
+"""ASGI apps the benchmarks run as worker processes."""

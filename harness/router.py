@@ -1,0 +1,173 @@
+"""A per-request round-robin HTTP reverse proxy in front of the workers.
+
+Connection-level balancing (gunicorn's shared socket, a TCP proxy) keeps a
+client's keep-alive connection on one worker, which hides exactly the bugs
+scanproof hunts: a user's consecutive requests landing on different
+processes. This router picks a worker for every request:
+
+- policies: ``round-robin`` (default: 0, 1, 2, 3, 0, ... over live workers),
+  ``random``, ``sticky`` (by the ``Authorization`` header: one identity, one
+  worker while it is up);
+- every response carries ``X-Scanproof-Worker: <index>``;
+- it never retries: a worker whose connect fails is taken out of rotation at
+  once and the request gets a quick ``502`` with a JSON body
+  ``{"error": "worker_unavailable", "worker": 2, "detail": ...}``; a worker that
+  drops a request it was sent gives the same 502 (the request may have run);
+- a failed worker returns to rotation when the supervisor says it is back
+  (:meth:`Router.worker_up`) or when its port accepts connections again;
+- keep-alive connection pools to the workers; it runs in its own process.
+
+>>> with Router.start(["127.0.0.1:8001", "127.0.0.1:8002"]) as router:  # doctest: +SKIP
+...     print(router.url)
+...     router.worker_down(1)   # drain before a restart
+...     router.worker_up(1)
+http://127.0.0.1:38211
+"""
+
+from __future__ import annotations
+
+import json
+import selectors
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Final
+
+from harness._proc import LOOPBACK, kill_group, spawn_child, tail
+from harness._router_proc import POLICIES as _POLICIES
+from harness.errors import InfrastructureError, UsageError
+
+POLICIES: Final[tuple[str, ...]] = _POLICIES
+"""The routing policies: ``round-robin``, ``random``, ``sticky``."""
+_REPLY_TIMEOUT: Final = 10.0
+
+
+@dataclass(frozen=True)
+class WorkerRoute:
+    """The router's view of one worker: in rotation or not, requests sent, 502s given."""
+
+    worker: int
+    up: bool
+    requests: int
+    errors: int
+
+
+def check_policy(policy: str) -> str:
+    """Return ``policy`` if known, else UsageError naming the choices."""
+    if policy not in POLICIES:
+        raise UsageError(f"--router {policy!r}: unknown policy; use one of {', '.join(POLICIES)}")
+    return policy
+
+
+class Router:
+    """Handle on a running router process; use :meth:`start`, close when done."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+        self._proc = proc
+        self.port = port
+        self.url = f"http://{LOOPBACK}:{port}"
+        self._log = log
+        self._lock = threading.Lock()
+
+    @classmethod
+    def start(
+        cls,
+        workers: Sequence[str],
+        *,
+        policy: str = "round-robin",
+        workdir: Path | None = None,
+    ) -> Router:
+        """Start a router on a free loopback port in front of ``workers``.
+
+        Each worker is ``"HOST:PORT"`` or ``"unix:PATH"``; its index is its position.
+        """
+        check_policy(policy)
+        if not workers:
+            raise UsageError("a router needs at least one worker")
+        log = (workdir or Path(tempfile.mkdtemp(prefix="scanproof-router-"))) / "router.log"
+        proc = spawn_child(
+            [
+                sys.executable,
+                "-m",
+                "harness._router_proc",
+                policy,
+                *workers,
+            ],
+            log=log,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        assert proc.stdout is not None
+        line = _read_line(proc.stdout, _REPLY_TIMEOUT)
+        if not line.startswith("READY "):
+            kill_group(proc)
+            raise InfrastructureError(f"the router did not start:\n{tail(log)}")
+        return cls(proc, int(line.split()[1]), log)
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def _command(self, line: str) -> str:
+        with self._lock:
+            if self._proc.poll() is not None or self._proc.stdin is None:
+                raise InfrastructureError(f"the router has exited:\n{tail(self._log)}")
+            assert self._proc.stdout is not None
+            try:
+                self._proc.stdin.write(line.encode() + b"\n")
+                self._proc.stdin.flush()
+            except BrokenPipeError as exc:
+                raise InfrastructureError(f"the router has exited:\n{tail(self._log)}") from exc
+            reply = _read_line(self._proc.stdout, _REPLY_TIMEOUT)
+        if reply.startswith("error") or not reply:
+            raise InfrastructureError(f"router command {line!r} failed: {reply or 'no reply'}")
+        return reply
+
+    def worker_up(self, index: int) -> None:
+        """Put worker ``index`` (back) into rotation; returns once the router has it."""
+        self._command(f"up {index}")
+
+    def worker_down(self, index: int) -> None:
+        """Take worker ``index`` out of rotation (requests already sent still finish)."""
+        self._command(f"down {index}")
+
+    def set_policy(self, policy: str) -> None:
+        """Switch the routing policy on the fly."""
+        self._command(f"policy {check_policy(policy)}")
+
+    def routes(self) -> tuple[WorkerRoute, ...]:
+        """The router's view of every worker."""
+        rows = json.loads(self._command("stats"))
+        return tuple(WorkerRoute(r["worker"], r["up"], r["requests"], r["errors"]) for r in rows)
+
+    def close(self) -> None:
+        """Stop the router process; safe to call twice."""
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        kill_group(self._proc)
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+
+    def __enter__(self) -> Router:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _read_line(stream: IO[bytes], timeout: float) -> str:
+    with selectors.DefaultSelector() as sel:
+        sel.register(stream, selectors.EVENT_READ)
+        if not sel.select(timeout):
+            return ""
+    return stream.readline().decode().strip()
