@@ -146,9 +146,17 @@ def _fault_windows(
     return counts, [tuple(a) for a in active]
 
 
+# Lost data explains a scan that reads missing, stale or stuck; it never explains
+# another scan's or another tenant's data in an answer.
+_NEVER_EXCUSED = frozenset({"wrong_scan", "cross_tenant_leak"})
+
+
 def _result(name: str, facts: Facts, anomalies: pd.DataFrame, opportunities: int) -> ClassResult:
     anomalies = _witness_rows(anomalies)
-    excused, excused_by = _excuse_mask(facts, anomalies)
+    if name in _NEVER_EXCUSED:
+        excused, excused_by = pd.Series(False, index=anomalies.index), {}
+    else:
+        excused, excused_by = _excuse_mask(facts, anomalies)
     real = anomalies[~excused]
     windows, active = _fault_windows(facts, real)
     witnesses = tuple(

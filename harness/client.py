@@ -160,7 +160,7 @@ class ScanClient:
                 method,
                 self._url(path, pin),
                 headers=c.auth(tenant),
-                json=(filters or {}) if method == "POST" else None,
+                json=c.discover_body(filters) if method == "POST" else None,
             )
         except Exception as exc:  # every failure is recorded, then judged by the table
             outcome = classify_exception(exc)

@@ -54,6 +54,8 @@ class Contract:
     meta_path: str = "/api/v1/opportunities/_meta"  # "" when the app has none
     auth_header: str = "Authorization"
     auth_template: str = "Bearer {tenant}"
+    # discover's JSON body is {filters_field: {...}}; "" sends the filters as the whole body
+    filters_field: str = "filters"
     scan_id_field: str = "scan_id"
     status_field: str = "status"
     progress_field: str = "progress"
@@ -93,6 +95,11 @@ class Contract:
 
     def results_url(self, scan_id: str) -> str:
         return self.results_path.replace("{scan_id}", scan_id)
+
+    def discover_body(self, filters: Mapping[str, Any] | None) -> dict[str, Any]:
+        if not self.filters_field:
+            return dict(filters or {})
+        return {self.filters_field: dict(filters or {})}
 
     def auth(self, tenant: str) -> dict[str, str]:
         return {self.auth_header: self.auth_template.replace("{tenant}", tenant)}

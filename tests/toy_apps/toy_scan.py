@@ -15,7 +15,7 @@ import uuid
 from typing import Any
 
 import redis.asyncio as aioredis
-from fastapi import FastAPI, Header
+from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 
 SCAN_S = 1.0
@@ -53,10 +53,15 @@ async def meta() -> dict[str, Any]:
 
 
 @app.post(f"{PREFIX}/discover")
-async def discover(authorization: str | None = Header(default=None)) -> JSONResponse:
+async def discover(
+    request: Request, authorization: str | None = Header(default=None)
+) -> JSONResponse:
     user = _user(authorization)
     if user is None:
         return JSONResponse({"error": "unauthorized"}, status_code=401)
+    body = await request.json()
+    if not isinstance(body, dict) or not isinstance(body.get("filters"), dict):
+        return JSONResponse({"error": 'send {"filters": {...}}'}, status_code=422)
     scan_id = "scan_" + uuid.uuid4().hex
     state = {"owner": user, "started": time.time()}
     ttl_ms = int((SCAN_S + RETENTION_S) * 1000)

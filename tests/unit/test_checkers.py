@@ -199,3 +199,11 @@ def test_verdict_json_always_has_all_eight_classes() -> None:
     assert list(doc["anomalies"]) == list(S.ANOMALY_CLASSES)
     for cls in doc["anomalies"].values():
         assert set(cls) >= {"count", "opportunities", "rate", "ci95", "excused"}
+
+
+def test_lost_data_never_excuses_a_leak() -> None:
+    h = healthy_scan(Hist())
+    h.fault("flush", at=120, destructive=True, scope="all")
+    h.results("mallory", "s1", 200, at=150, users="alice")
+    r = _judge(h).classes["cross_tenant_leak"]
+    assert (r.count, r.excused) == (1, 0)
