@@ -13,6 +13,7 @@ import math
 import re
 
 MAX_VALUE_CHARS = 200
+_SPACE = re.compile(r"\s+")
 # XML 1.0 allows tab, LF, CR and everything from 0x20 up except surrogates and FFFE/FFFF.
 _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # Mid-line, only these can start markup (links need "[", images "![", HTML "<").
@@ -21,7 +22,7 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|~&])")
 
 def clip(value: str, limit: int = MAX_VALUE_CHARS) -> str:
     """One line, at most ``limit`` characters (a hostile body must not flood a report)."""
-    one_line = " ".join(value.split())
+    one_line = _SPACE.sub(" ", value)
     return one_line if len(one_line) <= limit else one_line[: limit - 1] + "\u2026"
 
 
