@@ -59,6 +59,9 @@ class Completion:
     error: str = ""
 
 
+_COMPLETION_FIELDS = tuple(f.name for f in dataclasses.fields(Completion))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FaultRecord:
     """One nemesis action, recorded with proof that it landed."""
@@ -137,7 +140,8 @@ class HistoryWriter:
 
     def complete(self, op_id: str, completion: Completion) -> None:
         """Record how the request ``op_id`` ended."""
-        event = dataclasses.asdict(completion)
+        # asdict() deep-copies recursively; a flat read of the fields is ~5x cheaper
+        event = {name: getattr(completion, name) for name in _COMPLETION_FIELDS}
         event[S.EVENT] = S.EV_COMPLETE
         event[S.OP] = op_id
         event[S.T_COMPLETE] = time.monotonic_ns()
