@@ -107,7 +107,8 @@ def render_html(model: ReportModel, plots: Mapping[str, bytes]) -> str:
     ]
     if run.verdict.reasons:
         parts.append("<ul>" + "".join(f"<li>{esc(r)}</li>" for r in run.verdict.reasons) + "</ul>")
-    parts += [f'<p class="note">Note: {esc(n)}</p>' for n in run.notes]
+    warnings = [*run.info.warnings, *run.notes]
+    parts += [f'<p class="note">Warning: {esc(w)}</p>' for w in warnings]
     header, rows = class_rows(model)
     parts += [
         "<h2>Anomaly classes</h2>",

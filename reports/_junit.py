@@ -81,7 +81,7 @@ def render_junit(model: ReportModel) -> bytes:
         else:
             _sub(case, "system-out", f"{name}: {class_line(model, name)}")
     infra = [r for r in run.verdict.reasons if r.startswith("infrastructure")]
-    infra += [f"note: {n}" for n in run.notes]
+    infra += [f"warning: {n}" for n in [*run.info.warnings, *run.notes]]
     if infra:
         _sub(suite, "system-err", "\n".join(infra))
     ET.indent(root)

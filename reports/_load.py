@@ -48,6 +48,7 @@ class RunInfo:
     ended_at: str = UNKNOWN
     scanproof_version: str = UNKNOWN
     t0_ns: int | None = None
+    warnings: tuple[str, ...] = ()  # faults that did not land, a crash: shown near the top
     record: Mapping[str, Any] = field(default_factory=dict)  # the whole file, for the appendix
 
 
@@ -89,6 +90,10 @@ def parse_run_info(record: Mapping[str, Any]) -> RunInfo:
     if isinstance(scenario, Mapping):
         scenario = scenario.get("name")
     t0 = record.get("t0_ns")
+    warnings = record.get("warnings")
+    said = [str(w) for w in warnings] if isinstance(warnings, list) else []
+    if record.get("crash"):
+        said.insert(0, f"the run crashed: {record['crash']}")
     return RunInfo(
         app=_text(_get(record, "config", "app")),
         preset=_text(_get(record, "config", "preset")),
@@ -102,6 +107,7 @@ def parse_run_info(record: Mapping[str, Any]) -> RunInfo:
         ended_at=_text(record.get("ended_at")),
         scanproof_version=_text(record.get("scanproof_version")),
         t0_ns=t0 if isinstance(t0, int) and not isinstance(t0, bool) else None,
+        warnings=tuple(said),
         record=dict(record),
     )
 

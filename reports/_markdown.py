@@ -61,8 +61,13 @@ def render_markdown(model: ReportModel) -> str:
         if len(reasons) > len(shown):
             out.append(f"- ... and {len(reasons) - len(shown)} more (see verdict.json)")
         out.append("")
-    if run.notes:
-        out += [f"> Note: {md_text(n)}" for n in run.notes] + [""]
+    warnings = [*run.info.warnings, *run.notes]
+    if warnings:
+        shown_w = warnings[:MAX_REASONS]
+        out += [f"> Warning: {md_text(w)}" for w in shown_w]
+        if len(warnings) > len(shown_w):
+            out.append(f"> ... and {len(warnings) - len(shown_w)} more (see run.json)")
+        out.append("")
     header, rows = class_rows(model)
     out += [*_table(header, rows, code={"class"}), ""]
     if model.worst is not None:

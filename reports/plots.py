@@ -167,7 +167,7 @@ def rates_plot(table: pd.DataFrame) -> bytes:
         x = 0 if math.isnan(float(r["rate_pct"])) else float(r["ci95_high_pct"])
         ax.text(x + top * 0.01, float(yi), note, va="center", fontsize=8, color="#333333")
     ax.set_yticks(y, names)
-    ax.set_xlim(0, max(top * 1.25, 1.0))
+    ax.set_xlim(0, min(max(top * 1.25, 1.0), 115.0))
     ax.set_xlabel("unexcused anomaly rate (% of opportunities), bars: 95% Wilson interval")
     ax.set_title("Anomaly rate per class (red: over threshold)")
     ax.grid(axis="x", alpha=0.3)
@@ -200,6 +200,6 @@ def latency_plot(ops: pd.DataFrame, faults: pd.DataFrame, *, t0_ns: int) -> byte
     title = "Latency over time by op kind (shaded: fault windows)"
     if thinned_by > 1:
         title += f" - 1 in {thinned_by} shown"
-    ax.set_title(title, pad=28 if len(faults) else 6)
+    ax.set_title(title, pad=40 if 0 < len(faults) <= MAX_FAULT_LABELS else 6)
     ax.grid(alpha=0.3)
     return _png(fig)

@@ -53,11 +53,9 @@ class RenderedReport:
 def _thresholds(given: Mapping[str, int] | None, record: Mapping[str, object]) -> dict[str, int]:
     source = "thresholds"
     if given is None:
-        config = record.get("config")
-        found = config.get("thresholds") if isinstance(config, Mapping) else None
-        given, source = (
-            (found, "run.json config.thresholds") if isinstance(found, Mapping) else ({}, "")
-        )
+        # The runner records the thresholds it judged with, so the tables agree with verdict.json.
+        found = record.get("thresholds")
+        given, source = (found, "run.json thresholds") if isinstance(found, Mapping) else ({}, "")
     limits: dict[str, int] = {}
     for name, value in given.items():
         if name not in S.ANOMALY_CLASSES:
@@ -88,7 +86,7 @@ def render_run(
     """Write every report file for ``run_dir`` and return their paths.
 
     ``thresholds`` maps an anomaly class to the largest unexcused count that
-    still passes (default 0, or ``config.thresholds`` from ``run.json``); it
+    still passes (default: ``thresholds`` in ``run.json``, else 0); it
     decides only which classes the tables and JUnit show as failing, never the
     overall verdict. ``step_summary=False`` ignores ``GITHUB_STEP_SUMMARY``.
     """

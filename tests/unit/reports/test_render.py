@@ -203,6 +203,20 @@ def test_a_threshold_lets_a_class_pass_in_tables_and_junit(tmp_path: Path) -> No
     assert failed == {"status_not_found"}
 
 
+@pytest.mark.usefixtures("stub_plots")
+def test_thresholds_and_warnings_recorded_in_run_json_are_used(tmp_path: Path) -> None:
+    record = full_record(
+        thresholds={"status_not_found": 5},
+        warnings=["fault f3 redis_pause on redis did not land: fakeredis cannot pause"],
+    )
+    run = write_run(tmp_path, lost_scan_history().build(), record=record)
+    report = render_run(run, step_summary=False)
+    failed = {n for n, c in _junit_cases(report).items() if c.find("failure") is not None}
+    assert failed == {"results_404"}
+    md = report.markdown.read_text()
+    assert "> Warning: fault f3 redis\\_pause on redis did not land" in md
+
+
 def test_a_bad_threshold_is_one_clear_usage_error(tmp_path: Path) -> None:
     run = write_run(tmp_path, healthy_history().build(), record=full_record())
     with pytest.raises(UsageError, match="unknown anomaly class 'results_4O4'"):
