@@ -17,8 +17,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from reports import render_run
 
-    if not (args.run_dir / "verdict.json").exists():
-        raise UsageError(f"{args.run_dir}: no verdict.json; run `scanproof check {args.run_dir}`")
+    if not args.run_dir.is_dir():
+        raise UsageError(f"{args.run_dir}: no such run directory")
     rendered = render_run(args.run_dir)
-    print(rendered)
+    print(f"verdict {rendered.verdict.upper()} (as recorded in verdict.json)")
+    for path in (rendered.markdown, rendered.html, rendered.junit, *rendered.plots):
+        print(f"  {path}")
+    for problem in rendered.problems:
+        print(f"  problem: {problem}")
     return EXIT_PASS

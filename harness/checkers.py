@@ -153,8 +153,9 @@ _NEVER_EXCUSED = frozenset({"wrong_scan", "cross_tenant_leak"})
 
 def _result(name: str, facts: Facts, anomalies: pd.DataFrame, opportunities: int) -> ClassResult:
     anomalies = _witness_rows(anomalies)
+    excused_by: dict[str, int] = {}
     if name in _NEVER_EXCUSED:
-        excused, excused_by = pd.Series(False, index=anomalies.index), {}
+        excused = pd.Series(False, index=anomalies.index)
     else:
         excused, excused_by = _excuse_mask(facts, anomalies)
     real = anomalies[~excused]
