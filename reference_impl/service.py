@@ -74,7 +74,7 @@ from reference_impl.timing import (
     STRATEGY_SETUP_DONE_AT_S,
     Timing,
 )
-from reference_impl.worker_state import Liveness, Memory, RateLimiter
+from reference_impl.worker_state import Liveness, Memory, RateLimiter, stop_tasks
 
 _log = logging.getLogger("reference_impl.service")
 
@@ -478,10 +478,7 @@ class ScanService:
 
     async def shutdown(self) -> None:
         """Cancel running scans (a deploy or recycle) and close the client."""
-        tasks = [r.task for r in self._tasks.values()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await stop_tasks([r.task for r in self._tasks.values()])
         if self.liveness is not None:
             await self.liveness.stop()
         await self.manager.aclose()

@@ -31,9 +31,9 @@ PREAMBLE_STEPS_S: tuple[tuple[str, float], ...] = (
     ("asset_discovery", 1.5),
 )
 FORCE_REFRESH_REWRITE_AT_S = 5.0  # placeholder rewritten ~5 s in under force_refresh
-STRATEGY_SETUP_DONE_AT_S = 12.0  # market data loaded, strategies start
-STRATEGY_MIN_S = 120.0
-STRATEGY_MAX_S = 148.0
+STRATEGY_SETUP_DONE_AT_S = 24.0  # market data loaded, strategies start
+STRATEGY_MIN_S = 100.0
+STRATEGY_MAX_S = 135.0  # a 15 s margin under the 150 s budget
 SCAN_BUDGET_S = 150.0
 EXPECTED_SCAN_S = 160.0
 DEADLINE_MARGIN_S = 30.0

@@ -108,6 +108,7 @@ class Liveness:
         self._store = store
         self._on_lapse = on_lapse
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
 
     @property
     def key(self) -> str:
@@ -118,8 +119,13 @@ class Liveness:
             self._task = asyncio.create_task(self._beat_forever())
 
     async def _beat_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval_s)
+        while not self._stop.is_set():
+            try:
+                async with asyncio.timeout(self._interval_s):
+                    await self._stop.wait()
+                return
+            except TimeoutError:
+                pass
             try:
                 client = await self._manager.get_client()
                 old = await self._store.get_and_refresh(
@@ -133,7 +139,22 @@ class Liveness:
                 self._on_lapse()
 
     async def stop(self) -> None:
+        # A stop flag as well as cancel(): on Python 3.11 a cancel that lands while
+        # a Redis client is inside asyncio.wait_for can be swallowed.
+        self._stop.set()
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await stop_tasks([self._task])
             self._task = None
+
+
+async def stop_tasks(tasks: list[asyncio.Task[None]], attempts: int = 5) -> None:
+    """Cancel ``tasks`` and wait for them, re-cancelling any that swallowed a cancel."""
+    pending = {t for t in tasks if not t.done()}
+    for _ in range(attempts):
+        if not pending:
+            return
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=1.0)
+    if pending:
+        _log.warning("%d task(s) ignored cancellation", len(pending))

@@ -1,0 +1,83 @@
+"""F10, F11, F14: scans that end, die or lose their state without a terminal answer."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.reference.inprocess_fake import InprocessFakeRedisCluster, config_id, configs, run
+
+TERMINAL = {"complete", "failed"}
+
+
+@pytest.mark.parametrize("trigger", ["no_strategies", "strategy_raises"])
+@pytest.mark.parametrize(
+    ("preset", "overrides", "expected"), configs("F10"), ids=map(config_id, configs("F10"))
+)
+def test_F10_early_exit_never_terminal(
+    preset: str, overrides: dict[str, object], expected: bool, trigger: str
+) -> None:
+    body = (
+        {"simulate": {"strategies": 0}}
+        if trigger == "no_strategies"
+        else {"simulate": {"fail_strategy": 3}}
+    )
+
+    async def scenario() -> None:
+        async with InprocessFakeRedisCluster(preset=preset, overrides=overrides) as c:
+            scan_id = await c.discover(0, "alice", body)
+            deadline_s = float(
+                (await c.clients[0].get("/api/v1/opportunities/_meta")).json()["scan_deadline_s"]
+            )
+            final = await c.wait_status(0, "alice", scan_id, TERMINAL, timeout_s=deadline_s)
+            symptom = final["status"] == "scanning"
+            assert symptom == expected, final
+            if not expected:
+                assert final["status"] == "failed", final
+                assert final["error"], final
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("preset", "overrides", "expected"), configs("F11"), ids=map(config_id, configs("F11"))
+)
+def test_F11_scan_dies_with_its_worker(
+    preset: str, overrides: dict[str, object], expected: bool
+) -> None:
+    async def scenario() -> None:
+        async with InprocessFakeRedisCluster(preset=preset, overrides=overrides) as c:
+            await c.warm(1)
+            scan_id = await c.discover(0, "alice")
+            mid = await c.wait_status(1, "alice", scan_id, {"scanning"}, timeout_s=1)
+            assert mid["status"] == "scanning"
+            await c.service(0).simulate_kill()
+            meta = (await c.clients[1].get("/api/v1/opportunities/_meta")).json()
+            final = await c.wait_status(
+                1, "alice", scan_id, TERMINAL, timeout_s=meta["scan_deadline_s"]
+            )
+            symptom = final["status"] not in TERMINAL
+            assert symptom == expected, final
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("preset", "overrides", "expected"), configs("F14"), ids=map(config_id, configs("F14"))
+)
+def test_F14_evicted_result_reads_not_found(
+    preset: str, overrides: dict[str, object], expected: bool
+) -> None:
+    async def scenario() -> None:
+        async with InprocessFakeRedisCluster(preset=preset, overrides=overrides) as c:
+            await c.warm(1)
+            scan_id = await c.discover(0, "alice")
+            done = await c.wait_status(0, "alice", scan_id, {"complete"}, timeout_s=3)
+            assert done["status"] == "complete"
+            slot = await c.slot_of(scan_id)
+            assert await c.admin.delete(f"opportunity_scan_result:{slot}") == 1  # eviction
+            on_b = await c.status(1, "alice", scan_id)
+            results_b = await c.results(1, "alice", scan_id)
+            symptom = on_b["status"] == "not_found" or results_b.status_code == 404
+            assert symptom == expected, (on_b, results_b.status_code)
+
+    run(scenario())
