@@ -45,18 +45,15 @@ from reference_impl.flags import (
     resolve_flags,
 )
 from reference_impl.reads import Reply
-from reference_impl.redis_manager import RETRY_POLICIES, RedisFactory, StoreUnavailable, url_factory
-from reference_impl.service import DiscoverRequest, ScanService
+from reference_impl.redis_manager import RedisFactory, StoreUnavailable, url_factory
+from reference_impl.service import DiscoverRequest, ScanService, resolution_policy, retry_policy
 from reference_impl.store import StoreError
 from reference_impl.timing import (
     DEFAULT_TOTAL_STRATEGIES,
     EXPECTED_SCAN_S,
-    LOOKUP_TTL_FIXED_S,
-    LOOKUP_TTL_S,
     RATE_LIMIT_PER_MINUTE,
     RESULT_TTL_S,
     SCAN_BUDGET_S,
-    SOUND_RETENTION_S,
     Timing,
 )
 
@@ -191,21 +188,15 @@ def _meta(config: AppConfig, worker_id: str) -> dict[str, Any]:
         "expected_scan_s": t.s(EXPECTED_SCAN_S),
         "scan_budget_s": t.s(SCAN_BUDGET_S),
         "result_ttl_s": t.s(RESULT_TTL_S),
-        "lookup_ttl_s": _lookup_ttl_s(config.flags, t),
+        "lookup_ttl_s": resolution_policy(config.flags, t).ttl_ms / 1000,
         "retention_s": t.s(RESULT_TTL_S),
         "scan_deadline_s": t.scan_deadline_s,
-        "worker_lease_s": None if config.flags.no_scan_liveness else t.worker_lease_s,
+        "worker_lease_s": t.worker_lease_s,
         "rate_limit_per_minute": RATE_LIMIT_PER_MINUTE,
-        "retry_policy": RETRY_POLICIES[config.flags.retry_policy].as_dict(),
+        "retry_policy": retry_policy(config.flags).as_dict(),
         "worker_id": worker_id,
         "pid": os.getpid(),
     }
-
-
-def _lookup_ttl_s(flags: Flags, timing: Timing) -> float:
-    if not flags.lookup_written_once_short_ttl:
-        return timing.s(SOUND_RETENTION_S)
-    return timing.s(LOOKUP_TTL_FIXED_S if flags.fix_lookup_ttl_plus_300 else LOOKUP_TTL_S)
 
 
 def create_app(

@@ -77,7 +77,7 @@ class Flags:
     lookup_written_once_short_ttl: bool = _flag(
         "bug",
         "F4",
-        "service.ScanService._resolution_policy",
+        "service.resolution_policy",
         "Lookup keys are written once at scan start with TTL 300 while the result is refreshed "
         "until ~170 s (patched by fix_triple_persistence / fix_lookup_ttl_plus_300).",
     )
@@ -103,7 +103,7 @@ class Flags:
     per_worker_read_through_cache: bool = _flag(
         "bug",
         "F8",
-        "service.ScanService.__init__ (_Memory enabled)",
+        "service.ScanService.__init__ (Memory enabled)",
         "Per-worker memory (result cache, lookup maps) is consulted before Redis, caches what it "
         "reads for up to 300 s and is never invalidated by other workers' writes.",
     )
@@ -124,7 +124,7 @@ class Flags:
     no_scan_liveness: bool = _flag(
         "bug",
         "F11",
-        "service.ScanService.__init__ (_Liveness)",
+        "service.ScanService.__init__ (Liveness)",
         "No liveness: a scan whose worker died reads scanning, then not_found. Sound keeps a "
         "per-worker heartbeat lease and reports such scans as failed.",
     )
@@ -181,14 +181,14 @@ class Flags:
     fix_triple_persistence: bool = _flag(
         "fix",
         "F4",
-        "service.ScanService._resolution_policy",
+        "service.resolution_policy",
         "Merge fix 3: lookup, result-index and latest-scan keys are rewritten on every "
         "result write.",
     )
     fix_lookup_ttl_plus_300: bool = _flag(
         "fix",
         "F4",
-        "service.ScanService._resolution_policy",
+        "service.resolution_policy",
         "Merge fix 4: lookup TTL = max(ttl, partial_ttl, scan_ttl) + 300 = 600 s.",
     )
     fix_status_progress_metadata: bool = _flag(
@@ -214,7 +214,7 @@ class Flags:
     retry_policy: RetryPolicyName = _flag(  # noqa: RUF009 - field() with metadata
         "policy",
         "F3",
-        "redis_manager.RETRY_POLICIES (via service.ScanService.__init__)",
+        "service.retry_policy",
         "redis-py-default: 10 retries, jittered exponential backoff 10 ms..1 s, 5 s timeouts "
         "(what redis-py 8 does silently); bounded: 2 retries, 20-100 ms backoff, 1 s timeouts.",
         default="bounded",

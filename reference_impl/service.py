@@ -43,6 +43,7 @@ from reference_impl.redis_manager import (
     RETRY_POLICIES,
     RedisFactory,
     RedisManager,
+    RetryPolicy,
     StoreUnavailable,
 )
 from reference_impl.store import (
@@ -104,9 +105,26 @@ class _Scan:
 
 
 @dataclass(frozen=True, kw_only=True)
-class _ResolutionPolicy:
+class ResolutionPolicy:
+    """How long the keys that resolve a scan_id live, and whether result writes renew them."""
+
     ttl_ms: int
     rewrite_on_result_write: bool
+
+
+def resolution_policy(flags: Flags, timing: Timing) -> ResolutionPolicy:
+    """F4's decision point (patched by the TTL +300 and triple-persistence fixes)."""
+    if flags.lookup_written_once_short_ttl:
+        ttl = LOOKUP_TTL_FIXED_S if flags.fix_lookup_ttl_plus_300 else LOOKUP_TTL_S
+        return ResolutionPolicy(
+            ttl_ms=timing.ms(ttl), rewrite_on_result_write=flags.fix_triple_persistence
+        )
+    return ResolutionPolicy(ttl_ms=timing.ms(SOUND_RETENTION_S), rewrite_on_result_write=True)
+
+
+def retry_policy(flags: Flags) -> RetryPolicy:
+    """The Redis client's retry policy and timeouts chosen by the flags."""
+    return RETRY_POLICIES[flags.retry_policy]
 
 
 @dataclass
@@ -127,7 +145,7 @@ class ScanService:
         self.incarnation = uuid.uuid4().hex
         self.manager = RedisManager(
             factory=redis_factory,
-            policy=RETRY_POLICIES[flags.retry_policy],
+            policy=retry_policy(flags),
             health_interval_s=timing.s(HEALTH_CHECK_INTERVAL_S),
             breaker_open_s=timing.s(BREAKER_OPEN_S),
             none_when_unhealthy=flags.unhealthy_client_is_none,
@@ -181,16 +199,8 @@ class ScanService:
             return [lookup_key(scan_id), result_index_key(scan_id)]
         return [lookup_key(scan_id)]
 
-    def _resolution_policy(self) -> _ResolutionPolicy:
-        f = self.flags
-        if f.lookup_written_once_short_ttl:
-            ttl = LOOKUP_TTL_FIXED_S if f.fix_lookup_ttl_plus_300 else LOOKUP_TTL_S
-            return _ResolutionPolicy(
-                ttl_ms=self.timing.ms(ttl), rewrite_on_result_write=f.fix_triple_persistence
-            )
-        return _ResolutionPolicy(
-            ttl_ms=self.timing.ms(SOUND_RETENTION_S), rewrite_on_result_write=True
-        )
+    def _resolution_policy(self) -> ResolutionPolicy:
+        return resolution_policy(self.flags, self.timing)
 
     def _complete_ttl_ms(self) -> int:
         if self.flags.result_expires_before_lookups:
