@@ -141,12 +141,16 @@ class Cluster:
         directory = workdir or Path(tempfile.mkdtemp(prefix="scanproof-cluster-"))
         backend: RedisBackend | None = None
         supervisor: Supervisor | None = None
+        routed: Router | None = None
         try:
+            # Redis, the app's import and the router start side by side: each is a
+            # Python interpreter that takes a few hundred ms to get going.
             backend = open_backend(
                 redis,
                 workdir=directory,
                 allow_destructive=allow_destructive,
                 allow_remote_faults=allow_remote_faults,
+                wait=False,
             )
             backend.on_event = on_event
             supervisor = Supervisor(
@@ -159,13 +163,19 @@ class Cluster:
                 start_method=start_method,
                 on_event=on_event,
                 ready_timeout=ready_timeout,
-            ).start()
-            routed = Router.start(
+            )
+            supervisor.launch()
+            routed = Router.launch(
                 [f"unix:{path}" for path in supervisor.unix_paths],
                 policy=router,
                 workdir=directory,
             )
+            backend.wait_ready()
+            supervisor.start()
+            routed.wait_ready()
         except BaseException:
+            if routed is not None:
+                routed.close()
             if supervisor is not None:
                 supervisor.close()
             if backend is not None:

@@ -144,6 +144,9 @@ class RedisBackend:
         """OS processes this backend started (empty for an external Redis)."""
         return []
 
+    def wait_ready(self) -> None:
+        """Block until the server answers (for backends opened with ``wait=False``)."""
+
     def client(self) -> redis.Redis:
         """A fresh no-retry client for this Redis (close it when done)."""
         return make_client(self.url)
@@ -287,25 +290,31 @@ class RedisBackend:
 class _LocalBackend(RedisBackend):
     """A Redis process we started and own: every fault is allowed."""
 
-    def __init__(self, workdir: Path | None, *, note: str = "") -> None:
+    def __init__(self, workdir: Path | None, *, note: str = "", wait: bool = True) -> None:
         self._owns_workdir = workdir is None
         self._workdir = workdir or Path(tempfile.mkdtemp(prefix="scanproof-redis-"))
         self._port = free_port()
         self._proc: subprocess.Popen[bytes] | None = None
         super().__init__(f"redis://{LOOPBACK}:{self._port}/0", note=note)
-        self._start()
+        self._launch()
+        if wait:
+            self.wait_ready()
 
     @property
     def _log(self) -> Path:
         return self._workdir / f"redis-{self.name}.log"
 
-    def _start(self) -> None:
+    def _launch(self) -> None:
         raise NotImplementedError
+
+    def _start(self) -> None:
+        self._launch()
+        self.wait_ready()
 
     def pids(self) -> list[int]:
         return [self._proc.pid] if self._proc is not None else []
 
-    def _wait_ready(self) -> None:
+    def wait_ready(self) -> None:
         proc = self._proc
         assert proc is not None
         deadline = time.monotonic() + _READY_TIMEOUT
@@ -376,12 +385,15 @@ class EmbeddedRedis(_LocalBackend):
         {Fault.RESTART, Fault.STALL, Fault.FLUSH, Fault.EXPIRE, Fault.DELETE}
     )
 
-    def _start(self) -> None:
+    def _launch(self) -> None:
         self._proc = spawn_child(
             [sys.executable, "-m", "harness._embedded_redis", str(self._port)],
             log=self._log,
             stdout=subprocess.PIPE,
         )
+
+    def wait_ready(self) -> None:
+        assert self._proc is not None
         assert self._proc.stdout is not None
         with selectors.DefaultSelector() as sel:
             sel.register(self._proc.stdout, selectors.EVENT_READ)
@@ -406,7 +418,7 @@ class ServerRedis(_LocalBackend):
     name = "server"
     supported_faults = frozenset(Fault)
 
-    def __init__(self, workdir: Path | None, *, note: str = "") -> None:
+    def __init__(self, workdir: Path | None, *, note: str = "", wait: bool = True) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise UsageError(
@@ -414,9 +426,9 @@ class ServerRedis(_LocalBackend):
                 "(apt-get install redis-server) or use --redis embedded"
             )
         self._binary = binary
-        super().__init__(workdir, note=note)
+        super().__init__(workdir, note=note, wait=wait)
 
-    def _start(self) -> None:
+    def _launch(self) -> None:
         self._proc = spawn_child(
             [
                 self._binary,
@@ -439,7 +451,6 @@ class ServerRedis(_LocalBackend):
             ],
             log=self._log,
         )
-        self._wait_ready()
 
 
 class ExternalRedis(RedisBackend):
@@ -502,10 +513,13 @@ def open_backend(
     workdir: Path | None = None,
     allow_destructive: bool = False,
     allow_remote_faults: bool = False,
+    wait: bool = True,
 ) -> RedisBackend:
     """Start (or connect to) the Redis named by ``spec``; close it when done.
 
     ``workdir`` holds the server's log; a temporary directory when omitted.
+    ``wait=False`` returns as soon as the process is launched (its URL is
+    known): call :meth:`RedisBackend.wait_ready` before using it.
     """
     kind, note = resolve_spec(spec)
     if kind == "url":
@@ -513,8 +527,8 @@ def open_backend(
             spec, allow_destructive=allow_destructive, allow_remote_faults=allow_remote_faults
         )
     if kind == "server":
-        return ServerRedis(workdir, note=note)
-    return EmbeddedRedis(workdir, note=note)
+        return ServerRedis(workdir, note=note, wait=wait)
+    return EmbeddedRedis(workdir, note=note, wait=wait)
 
 
 __all__ = [

@@ -67,10 +67,10 @@ def check_policy(policy: str) -> str:
 class Router:
     """Handle on a running router process; use :meth:`start`, close when done."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], log: Path) -> None:
         self._proc = proc
-        self.port = port
-        self.url = f"http://{LOOPBACK}:{port}"
+        self.port = 0
+        self.url = ""
         self._log = log
         self._lock = threading.Lock()
 
@@ -86,6 +86,19 @@ class Router:
 
         Each worker is ``"HOST:PORT"`` or ``"unix:PATH"``; its index is its position.
         """
+        router = cls.launch(workers, policy=policy, workdir=workdir)
+        router.wait_ready()
+        return router
+
+    @classmethod
+    def launch(
+        cls,
+        workers: Sequence[str],
+        *,
+        policy: str = "round-robin",
+        workdir: Path | None = None,
+    ) -> Router:
+        """Like :meth:`start` but returns at once; call :meth:`wait_ready` before use."""
         check_policy(policy)
         if not workers:
             raise UsageError("a router needs at least one worker")
@@ -102,12 +115,19 @@ class Router:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
-        assert proc.stdout is not None
-        line = _read_line(proc.stdout, _REPLY_TIMEOUT)
+        return cls(proc, log)
+
+    def wait_ready(self) -> None:
+        """Block until the router listens; InfrastructureError if it does not start."""
+        if self.port:
+            return
+        assert self._proc.stdout is not None
+        line = _read_line(self._proc.stdout, _REPLY_TIMEOUT)
         if not line.startswith("READY "):
-            kill_group(proc)
-            raise InfrastructureError(f"the router did not start:\n{tail(log)}")
-        return cls(proc, int(line.split()[1]), log)
+            kill_group(self._proc)
+            raise InfrastructureError(f"the router did not start:\n{tail(self._log)}")
+        self.port = int(line.split()[1])
+        self.url = f"http://{LOOPBACK}:{self.port}"
 
     @property
     def pid(self) -> int:

@@ -149,10 +149,12 @@ class _StatusPipe:
 
     def close(self) -> None:
         self._closed = True
+        # With every writer dead, closing our own write end gives the reader EOF at once.
+        with contextlib.suppress(OSError):
+            os.close(self.write_fd)
         self._thread.join(1.0)
-        for fd in (self.read_fd, self.write_fd):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        with contextlib.suppress(OSError):
+            os.close(self.read_fd)
 
 
 class Supervisor:
@@ -199,11 +201,21 @@ class Supervisor:
         self._started = False
 
     # ------------------------------------------------------------------ lifecycle
+    def launch(self) -> None:
+        """Begin importing the app in the worker parent (fork), without waiting.
+
+        Lets a caller overlap the app's import with starting Redis and the
+        router; :meth:`start` calls it if nobody did.
+        """
+        if self.start_method == "fork" and self._zygote is None:
+            self._launch_zygote()
+
     def start(self) -> Supervisor:
         """Start every worker and wait until all accept connections."""
         try:
             if self.start_method == "fork":
-                self._start_zygote()
+                self.launch()
+                self._await_zygote()
             for index in range(self._n):
                 self._launch(index)
             for index in range(self._n):
@@ -428,7 +440,7 @@ class Supervisor:
             )
         return tuple(ready - begin for _ in range(self._n))
 
-    def _start_zygote(self) -> None:
+    def _launch_zygote(self) -> None:
         self._zygote = spawn_child(
             [
                 sys.executable,
@@ -444,7 +456,10 @@ class Supervisor:
             stdin=subprocess.PIPE,
             pass_fds=[self._status.write_fd],
         )
+
+    def _await_zygote(self) -> None:
         zygote = self._zygote
+        assert zygote is not None
         if not self._status.wait_for(
             lambda: self._status.zygote is not None or zygote.poll() is not None,
             self._ready_timeout,

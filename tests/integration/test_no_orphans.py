@@ -1,0 +1,165 @@
+"""No process of a cluster outlives what started it, however that ends.
+
+``scanproof up`` runs as a real subprocess; we record its whole process tree
+(Redis, the router, the workers' parent and the workers) while it serves, end
+it with SIGINT, SIGTERM or SIGKILL, and require every one of those processes
+to be gone within a few seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from harness import Cluster
+from harness._proc import is_alive
+
+pytestmark = pytest.mark.processes
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
+        tree.setdefault(ppid, []).append(int(entry.name))
+    return tree
+
+
+def _descendants(pid: int) -> set[int]:
+    tree, found, todo = _children(), set(), [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _start_up(*extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "up", "--app", "tests.apps.whoami:app", *extra],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    output = b""
+    deadline = time.monotonic() + 60
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while b"Ctrl-C to stop" not in output:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not sel.select(remaining):
+                proc.kill()
+                pytest.fail(f"scanproof up did not become ready:\n{output.decode()}")
+            chunk = os.read(proc.stdout.fileno(), 65536)  # unbuffered: select stays truthful
+            if not chunk:
+                _, err = proc.communicate(timeout=5)
+                pytest.fail(f"scanproof up exited early:\n{output.decode()}{err.decode()}")
+            output += chunk
+    return proc, output.decode()
+
+
+def _assert_all_gone(pids: set[int], seconds: float = 8.0) -> None:
+    deadline = time.monotonic() + seconds
+    while any(is_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert sorted(p for p in pids if is_alive(p)) == []
+
+
+def _router_url(output: str) -> str:
+    (line,) = [ln for ln in output.splitlines() if ln.startswith("router")]
+    return line.split()[1]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_up_tears_everything_down_on_signal_and_exits_0(signum: int) -> None:
+    proc, output = _start_up("--workers", "2", "--redis", "embedded")
+    url = _router_url(output)
+    assert httpx.get(f"{url}/whoami").status_code == 200
+    tree = _descendants(proc.pid)
+    assert len(tree) >= 5  # Redis, router, workers' parent, 2 workers
+    proc.send_signal(signum)
+    _, stderr = proc.communicate(timeout=15)
+    assert proc.returncode == 0, stderr
+    assert b"stopping" in stderr
+    _assert_all_gone(tree, seconds=2.0)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/whoami")
+
+
+@pytest.mark.parametrize(
+    "redis", ["embedded", pytest.param("server", marks=pytest.mark.real_redis)]
+)
+def test_sigkill_of_up_still_leaves_nothing_behind(redis: str) -> None:
+    proc, _ = _start_up("--workers", "2", "--redis", redis)
+    tree = _descendants(proc.pid)
+    assert len(tree) >= 5
+    proc.kill()
+    proc.communicate(timeout=10)
+    _assert_all_gone(tree)
+
+
+def test_up_prints_every_address() -> None:
+    proc, output = _start_up("--workers", "3", "--redis", "auto")
+    try:
+        lines = output.splitlines()
+        assert [ln.split()[1] for ln in lines if ln.startswith("worker")] == ["0", "1", "2"]
+        (redis_line,) = [ln for ln in lines if ln.startswith("redis")]
+        assert "redis://127.0.0.1:" in redis_line
+        assert "--redis auto picked" in redis_line
+        worker_pids = {int(ln.split()[-1]) for ln in lines if ln.startswith("worker")}
+        assert worker_pids <= _descendants(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=15)
+
+
+def test_exception_inside_the_with_block_still_tears_down() -> None:
+    pids: list[int] = []
+
+    def crash() -> None:
+        with Cluster.start(app="tests.apps.whoami:app", workers=2) as cluster:
+            pids.extend(cluster.pids())
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        crash()
+    assert len(pids) == 5
+    _assert_all_gone(set(pids), seconds=2.0)
+
+
+def test_sigkill_of_a_python_harness_using_the_api_leaves_nothing_behind() -> None:
+    script = (
+        "import sys, time\n"
+        "from harness import Cluster\n"
+        "cluster = Cluster.start(app='tests.apps.whoami:app', workers=2)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    tree = _descendants(proc.pid)
+    assert len(tree) >= 5
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=10)
+    _assert_all_gone(tree)
