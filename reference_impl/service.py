@@ -353,11 +353,12 @@ class ScanService:
         if scan.fresh is not None:
             await self._early_exit(scan, "fresh_cache")
             return
-        for _, seconds in PREAMBLE_STEPS_S:
-            await asyncio.sleep(self.timing.s(seconds))
         if scan.strategies == 0:
+            # known up front in this model, so sound's 0/0 window is as short as possible
             await self._early_exit(scan, "no active strategies")
             return
+        for _, seconds in PREAMBLE_STEPS_S:
+            await asyncio.sleep(self.timing.s(seconds))
         await self._write_entry(
             scan, self._payload(scan, status="scanning", completed=0, total=scan.strategies)
         )
