@@ -264,35 +264,40 @@ def check_progress_regression(facts: Facts) -> ClassResult:
     return _result("progress_regression", facts, bad, int(has_prev.sum()))
 
 
-def _after_first(polls: pd.DataFrame, done: pd.Series, reason: str) -> pd.DataFrame:
-    """Mark the polls that began after the first poll showing ``done`` had ended."""
+def _after_first(polls: pd.DataFrame, done: pd.Series) -> pd.Series:
+    """Which polls began after the first poll showing ``done`` had ended."""
     never = np.iinfo(np.int64).max
     done_end = polls[S.T_COMPLETE].where(done, never)
     first_done_end = done_end.groupby(polls[_SCAN]).transform("min")
-    return polls.assign(**{_REASON: reason, "_after": polls[S.T_INVOKE] > first_done_end})
+    return polls[S.T_INVOKE] > first_done_end
 
 
 def check_status_regression(facts: Facts) -> ClassResult:
     status = _owned(facts, "status")
-    s = _after_first(
-        status,
-        status[S.BODY_STATUS] == "complete",
-        "status said scanning after a poll that had already said complete",
+    word = status[S.BODY_STATUS]
+    after_complete = _after_first(status, word == "complete")
+    after_failed = _after_first(status, word == "failed")
+    # failed is terminal too: coming back from it (F12 over a sound design) is a regression
+    status = status.assign(
+        **{
+            _REASON: np.where(
+                after_failed & word.isin(("scanning", "complete")),
+                "status left failed for " + word + " after a poll that had said failed",
+                "status said scanning after a poll that had already said complete",
+            )
+        }
     )
+    judged = after_complete | after_failed
+    bad_status = status[
+        (after_complete & (word == "scanning"))
+        | (after_failed & word.isin(("scanning", "complete")))
+    ]
     results = _owned(facts, "results")
-    r = _after_first(
-        results,
-        results[S.HTTP_STATUS] == 200,
-        "results answered 202 (partial) after a fetch that had answered 200",
+    r_after = results[_after_first(results, results[S.HTTP_STATUS] == 200)].assign(
+        **{_REASON: "results answered 202 (partial) after a fetch that had answered 200"}
     )
-    s_after, r_after = s[s["_after"]], r[r["_after"]]
-    bad = pd.concat(
-        [
-            s_after[s_after[S.BODY_STATUS] == "scanning"],
-            r_after[r_after[S.HTTP_STATUS] == 202],
-        ]
-    )
-    return _result("status_regression", facts, bad, len(s_after) + len(r_after))
+    bad = pd.concat([bad_status, r_after[r_after[S.HTTP_STATUS] == 202]])
+    return _result("status_regression", facts, bad, int(judged.sum()) + len(r_after))
 
 
 def check_wrong_scan(facts: Facts) -> ClassResult:

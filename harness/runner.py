@@ -43,6 +43,7 @@ from harness.verdict import Verdict
 DEFAULT_APP = "reference_impl.app:app"
 DEFAULT_PRESET = "claimed-fix"
 VERDICT_JSON = "verdict.json"
+DEADLINE_SLACK = 1.5
 Progress = Callable[[str], None]
 
 
@@ -146,6 +147,11 @@ def _resolve(options: RunOptions, meta: Mapping[str, Any]) -> _Resolved:
         return value
 
     retention, deadline = need("retention_s"), need("scan_deadline_s")
+    if options.scan_deadline_s is None and options.contract.scan_deadline_s is None:
+        # The app's own deadline, from its meta, gets slack for scheduling delays: on a
+        # loaded 2-core machine a scaled scan can be late by a good fraction of a second,
+        # while a scan that is really stuck never finishes at all.
+        deadline *= DEADLINE_SLACK
     # A scan is first *seen* finished up to one poll after it finished: judge retention
     # from that sighting minus one poll, so a correct service is never blamed at the edge.
     margin = options.scenario.poll_interval * scale
@@ -238,7 +244,15 @@ async def _execute(
 
 def _ops_summary(history: History) -> dict[str, Any]:
     ops = history.ops
+    ok = ops[ops[S.OUTCOME] == "ok"]
+    accepted = set(ok.loc[ok[S.KIND] == "discover", S.SCAN_ID]) - {""}
+    said = ok[(ok[S.KIND] == "status") & ok[S.SCAN_ID].isin(accepted)]
     return {
+        "scans": {
+            "accepted": len(accepted),
+            "seen_complete": said.loc[said[S.BODY_STATUS] == "complete", S.SCAN_ID].nunique(),
+            "seen_failed": said.loc[said[S.BODY_STATUS] == "failed", S.SCAN_ID].nunique(),
+        },
         "total": len(ops),
         **{o: int((ops[S.OUTCOME] == o).sum()) for o in S.OUTCOMES},
         "by_kind": {k: int((ops[S.KIND] == k).sum()) for k in S.KINDS},

@@ -207,3 +207,15 @@ def test_lost_data_never_excuses_a_leak() -> None:
     h.results("mallory", "s1", 200, at=150, users="alice")
     r = _judge(h).classes["cross_tenant_leak"]
     assert (r.count, r.excused) == (1, 0)
+
+
+def test_leaving_failed_is_a_status_regression() -> None:
+    h = Hist()
+    h.discover("alice", "s1", at=0)
+    h.status("alice", "s1", "failed", at=100)
+    h.status("alice", "s1", "failed", at=150)
+    assert _judge(h).classes["status_regression"].count == 0
+    h.status("alice", "s1", "complete", at=200, progress=(14, 14), worker=2)
+    r = _judge(h).classes["status_regression"]
+    assert (r.count, r.opportunities) == (1, 2)
+    assert "left failed for complete" in r.witnesses[0].reason

@@ -1,0 +1,65 @@
+"""The chaos run's acceptance: it measures what production saw, and blames no sound service.
+
+Real processes: 4 workers of the reference service behind the router, the
+embedded Redis, the scripted driver and the nemesis.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.runner import RunOptions, RunResult, run_chaos
+from scenarios.catalogue import get_scenario
+
+pytestmark = [pytest.mark.processes]
+
+
+def _run(tmp_path: Path, scenario: str, preset: str, *, seed: int = 0, **kw: object) -> RunResult:
+    options = RunOptions(
+        scenario=get_scenario(scenario),
+        preset=preset,
+        seed=seed,
+        out=tmp_path / f"{scenario}-{preset}-{seed}",
+        **kw,  # type: ignore[arg-type]
+    )
+    return run_chaos(options)
+
+
+def _unexcused(result: RunResult) -> dict[str, int]:
+    return {n: r.count for n, r in result.verdict.classes.items() if r.count}
+
+
+def test_seed_repro_on_claimed_fix_sees_what_production_saw(tmp_path: Path) -> None:
+    result = _run(tmp_path, "seed-repro", "claimed-fix")
+    not_found = result.verdict.classes["status_not_found"]
+    assert not_found.opportunities >= 50  # 60 polls, a few of them after retention
+    assert 0.1 <= not_found.rate <= 0.9, not_found  # "tens of percent"
+    assert result.verdict.classes["results_404"].count > 0
+    assert result.verdict.verdict == "fail"
+
+
+def test_seed_repro_on_sound_is_clean(tmp_path: Path) -> None:
+    result = _run(tmp_path, "seed-repro", "sound")
+    assert _unexcused(result) == {}
+    assert result.verdict.classes["status_not_found"].opportunities >= 50
+    assert result.verdict.verdict == "pass"
+
+
+@pytest.mark.parametrize("preset", ["pre-fix", "claimed-fix"])
+def test_cross_tenant_leaks_on_the_legacy_presets(tmp_path: Path, preset: str) -> None:
+    result = _run(tmp_path, "cross-tenant", preset, duration_s=6.0)
+    leak = result.verdict.classes["cross_tenant_leak"]
+    assert leak.count > 0, leak
+    assert leak.witnesses[0].tenant != ""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(5))
+def test_mixed_on_sound_has_no_unexcused_anomaly(tmp_path: Path, seed: int) -> None:
+    result = _run(tmp_path, "mixed", "sound", seed=seed, duration_s=8.0)
+    assert result.status == "complete"
+    assert _unexcused(result) == {}, result.verdict.reasons
+    ops = result.verdict.classes["status_not_found"].opportunities
+    assert ops > 200  # the run really polled
