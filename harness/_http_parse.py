@@ -102,9 +102,12 @@ def parse_request_head(head: bytes, *, want_auth: bool) -> RequestHead:
     lower = head.lower()
     if b"\r\nconnection:" in lower:
         keep_alive = _keep_alive(lower, keep_alive)
-    body = _fast_length(head, lower)
-    if body < 0 or body > MAX_BODY:
-        body = _body_length(head, lower)
+    if b"\r\ncontent-length:" not in lower and b"\r\ntransfer-encoding:" not in lower:
+        body = 0  # the common bodiless request, without a function call
+    else:
+        body = _fast_length(head, lower)
+        if body < 0 or body > MAX_BODY:
+            body = _body_length(head, lower)
     auth = _value(head, lower, b"authorization") if want_auth else None
     return head[:space], body, keep_alive, auth
 
@@ -127,9 +130,12 @@ def parse_response_head(head: bytes, request_method: bytes) -> ResponseHead:
         keep_alive = _keep_alive(lower, keep_alive)
     if request_method == b"HEAD" or status < 200 or status in (204, 304):
         return status, 0, keep_alive
-    body = _fast_length(head, lower)
-    if body > 0 and body <= MAX_BODY:
-        return status, body, keep_alive
+    # Inlined common case: one Content-Length and no Transfer-Encoding.
+    start = lower.find(b"\r\ncontent-length:")
+    if start >= 0 and b"\r\ntransfer-encoding:" not in lower:
+        raw = head[start + 17 : lower.find(b"\r\n", start + 17)].strip()
+        if raw.isdigit() and len(raw) <= 12 and lower.find(b"\r\ncontent-length:", start + 17) < 0:
+            return status, int(raw), keep_alive
     if b"\r\ntransfer-encoding:" not in lower and b"\r\ncontent-length:" not in lower:
         return status, UNTIL_CLOSE, False
     return status, _body_length(head, lower), keep_alive

@@ -239,10 +239,36 @@ class _Upstream(asyncio.Protocol):
         self.transport.write(request)
 
     def data_received(self, data: bytes) -> None:
+        client = self.client
+        if self.in_head and client is not None and not self.hbuf and data.startswith(b"HTTP/1.1 2"):
+            # Fast path, most responses: the whole response in one read, framed by a
+            # single Content-Length, keep-alive. Anything else takes the general path.
+            end = data.find(b"\r\n\r\n")
+            lower = data[: end + 2].lower()
+            start = lower.find(b"\r\ncontent-length:")
+            if (
+                start > 0
+                and b"\r\ntransfer-encoding:" not in lower
+                and b"\r\nconnection:" not in lower
+                and self.method != b"HEAD"
+            ):
+                stop = lower.find(b"\r\n", start + 17)
+                raw = data[start + 17 : stop].strip()
+                if (
+                    raw.isdigit()
+                    and len(data) == end + 4 + int(raw)
+                    and lower.find(b"\r\ncontent-length:", stop) < 0
+                ):
+                    line_end = data.find(b"\r\n") + 2
+                    client.transport.write(data[:line_end] + self.worker.header + data[line_end:])
+                    self.client = None
+                    self.busy = False
+                    self.worker.idle.append(self)
+                    client.response_done()
+                    return
         if not self.busy:
             self.transport.close()  # a worker talking out of turn: never reuse it
             return
-        client = self.client
         if self.in_head:
             if self.hbuf:
                 data = self.hbuf + data
@@ -368,6 +394,24 @@ class _Downstream(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        if not self.buf and not self.busy and not self.proxy.sticky:
+            # Fast path, most requests: one whole bodiless HTTP/1.1 request in one read.
+            end = data.find(b"\r\n\r\n")
+            if end > 0 and end + 4 == len(data):
+                lower = data.lower()
+                line_end = data.find(b"\r\n")
+                space = data.find(b" ", 0, line_end)
+                if (
+                    space > 0
+                    and b"\r\ncontent-length:" not in lower
+                    and b"\r\ntransfer-encoding:" not in lower
+                    and b"\r\nconnection:" not in lower
+                    and data[line_end - 8 : line_end] == b"HTTP/1.1"
+                ):
+                    self.busy = True
+                    self.keep_alive = True
+                    self._dispatch(self.proxy.choose(None), data, data[:space])
+                    return
         if self.buf:
             data = self.buf + data
             self.buf = b""
@@ -409,7 +453,9 @@ class _Downstream(asyncio.Protocol):
             data = data[:total]
         self.busy = True
         self.keep_alive = keep_alive
-        worker = proxy.choose(auth)
+        self._dispatch(proxy.choose(auth), data, method)
+
+    def _dispatch(self, worker: _Worker | None, data: bytes, method: bytes) -> None:
         if worker is None:
             self._reply(
                 _local_response("503 Service Unavailable", {"error": "no_worker_available"}, None)
