@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 
 from harness.cluster import Cluster
+from harness.supervisor import START_METHODS
 
 APPS = ("benchmarks.apps.kv:app", "reference_impl.app:app")
 
@@ -39,8 +40,8 @@ def main() -> int:
     args = parser.parse_args()
     rows = []
     for app in APPS:
-        for method in ("fork", "spawn"):
-            with Cluster.start(app=app, workers=2, start_method=method) as cluster:  # type: ignore[arg-type]
+        for method in START_METHODS:
+            with Cluster.start(app=app, workers=2, start_method=method) as cluster:
                 for _ in range(args.restarts):
                     cluster.restart(1)
                     url = cluster.workers[1].url

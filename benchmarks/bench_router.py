@@ -6,9 +6,13 @@ Redis-backed GET, behind the round-robin router) and drives it with ``wrk``
 
 - throughput: the same load (``--clients`` wrk processes, one thread and
   ``--connections`` connections each) sent straight to the workers (the
-  ceiling: client ``k`` talks to worker ``k``) and then through the router
-  (every client talks to the router), alternating, ``--rounds`` times; the
-  result is the median of routed/direct ratios of adjacent runs;
+  ceiling: client ``k`` talks to worker ``k``) and through the router (every
+  client talks to the router), in ``--rounds`` adjacent pairs whose order
+  alternates; the result is the median of the pairs' routed/direct ratios;
+- CPU cost: CPU seconds per request of the whole cluster plus the load
+  generator, direct vs routed. On a shared machine throughput swings with
+  other tenants' load; CPU per request hardly does, and its ratio is what the
+  throughput ratio would be on an otherwise idle machine;
 - added latency: one connection, sequential requests, direct to worker 0 and
   through the router; the difference of wrk's median latencies.
 
@@ -21,14 +25,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from harness.cluster import Cluster
 
@@ -65,13 +72,44 @@ def _median_latency_ms(output: str) -> float:
 
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_busy_seconds() -> float:
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def _measured_run(
+    cluster: Cluster, urls: list[str], connections: int, duration: float
+) -> dict[str, float]:
+    """Throughput, and CPU seconds per request of the cluster plus the load generator.
+
+    CPU per request hardly depends on what else the machine runs, unlike
+    throughput on a shared 2-core machine; ``other_busy`` is the CPU that
+    neither used (other tenants), to show how disturbed a run was.
+    """
+    pids = [*cluster.pids()]
+    own0 = sum(_cpu_seconds(p) for p in pids)
+    wrk0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy0 = _machine_busy_seconds()
+    rps, _ = _wrk(urls, connections, duration)
+    busy = _machine_busy_seconds() - busy0
+    wrk1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own = sum(_cpu_seconds(p) for p in pids) - own0
+    load = (wrk1.ru_utime + wrk1.ru_stime) - (wrk0.ru_utime + wrk0.ru_stime)
+    requests = rps * max(1, round(duration))
+    return {
+        "rps": rps,
+        "cpu_us_per_req": (own + load) / requests * 1e6,
+        "other_busy_s": max(0.0, busy - own - load),
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per run")
+    parser.add_argument("--rounds", type=int, default=8, help="direct/routed pairs")
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds per run")
     parser.add_argument("--clients", type=int, default=4, help="wrk processes")
     parser.add_argument("--connections", type=int, default=16, help="per wrk process")
     parser.add_argument("--redis", default="auto")
@@ -92,19 +130,38 @@ def main() -> int:
         direct = [f"{w.url}/kv" for w in cluster.workers]
         direct_urls = [direct[k % len(direct)] for k in range(args.clients)]
         routed_urls = [f"{cluster.router_url}/kv"] * args.clients
-        _wrk(direct_urls, args.connections, 2)  # warm-up: pools, caches, JIT-free but still
+        _wrk(direct_urls, args.connections, 2)  # warm-up: connection pools, caches
         _wrk(routed_urls, args.connections, 2)
         rounds = []
-        for _ in range(args.rounds):
-            d_rps, _ = _wrk(direct_urls, args.connections, args.duration)
-            cpu0 = _cpu_seconds(cluster.router_pid)
-            r_rps, _ = _wrk(routed_urls, args.connections, args.duration)
-            router_us = (_cpu_seconds(cluster.router_pid) - cpu0) / (r_rps * args.duration) * 1e6
-            rounds.append({"direct_rps": d_rps, "routed_rps": r_rps, "ratio": r_rps / d_rps,
-                           "router_cpu_us_per_req": router_us})  # fmt: skip
+        for i in range(args.rounds):
+            # Alternate which goes first so slow drifts in machine load cancel out.
+            order = ("direct", "routed") if i % 2 == 0 else ("routed", "direct")
+            runs = {}
+            for kind in order:
+                urls = direct_urls if kind == "direct" else routed_urls
+                router_cpu0 = _cpu_seconds(cluster.router_pid)
+                runs[kind] = _measured_run(cluster, urls, args.connections, args.duration)
+                requests = runs[kind]["rps"] * max(1, round(args.duration))
+                router_us = (_cpu_seconds(cluster.router_pid) - router_cpu0) / requests * 1e6
+                runs[kind]["router_cpu_us_per_req"] = router_us
+            d, r = runs["direct"], runs["routed"]
+            row = {
+                "direct_rps": d["rps"],
+                "routed_rps": r["rps"],
+                "ratio": r["rps"] / d["rps"],
+                "cpu_ratio": d["cpu_us_per_req"] / r["cpu_us_per_req"],
+                "direct_cpu_us_per_req": d["cpu_us_per_req"],
+                "routed_cpu_us_per_req": r["cpu_us_per_req"],
+                "router_cpu_us_per_req": r["router_cpu_us_per_req"],
+                "other_busy_s": d["other_busy_s"] + r["other_busy_s"],
+            }
+            rounds.append(row)
             print(
-                f"direct {d_rps:8.0f} req/s  routed {r_rps:8.0f} req/s  "
-                f"ratio {r_rps / d_rps:.3f}  router CPU {router_us:.1f} us/req",
+                f"direct {d['rps']:6.0f} req/s  routed {r['rps']:6.0f} req/s  "
+                f"ratio {row['ratio']:.3f}  CPU/req {d['cpu_us_per_req']:5.0f} vs "
+                f"{r['cpu_us_per_req']:5.0f} us (ratio {row['cpu_ratio']:.3f}), "
+                f"router {row['router_cpu_us_per_req']:4.1f} us; "
+                f"other tenants {row['other_busy_s']:.1f} CPU-s",
                 flush=True,
             )
         lat_direct, lat_routed = [], []
@@ -113,21 +170,26 @@ def main() -> int:
             lat_direct.append(_median_latency_ms(out[0]))
             _, out = _wrk([routed_urls[0]], 1, 3)
             lat_routed.append(_median_latency_ms(out[0]))
-    result = {
-        "machine": f"{platform.node()} {platform.machine()} {platform.processor() or ''}".strip(),
-        "cpus": len(__import__("os").sched_getaffinity(0)),
+    result: dict[str, Any] = {
+        "machine": f"{platform.node()} {platform.machine()} {platform.processor()}".strip(),
+        "cpus": len(os.sched_getaffinity(0)),
         "python": platform.python_version(),
         "config": vars(args) | {"json": str(args.json) if args.json else None},
         "rounds": rounds,
         "median_ratio": statistics.median(r["ratio"] for r in rounds),
+        "median_cpu_ratio": statistics.median(r["cpu_ratio"] for r in rounds),
+        "median_router_cpu_us_per_req": statistics.median(
+            r["router_cpu_us_per_req"] for r in rounds
+        ),
         "median_latency_direct_ms": statistics.median(lat_direct),
         "median_latency_routed_ms": statistics.median(lat_routed),
     }
-    added = result["median_latency_routed_ms"] - result["median_latency_direct_ms"]
+    added = statistics.median(lat_routed) - statistics.median(lat_direct)
     result["added_latency_ms"] = added
     print(
-        f"median ratio {result['median_ratio']:.3f}; median latency direct "
-        f"{result['median_latency_direct_ms']:.3f} ms, routed "
+        f"median throughput ratio {result['median_ratio']:.3f}; median CPU-cost ratio "
+        f"{result['median_cpu_ratio']:.3f}; router {result['median_router_cpu_us_per_req']:.1f} "
+        f"us/req; median latency direct {result['median_latency_direct_ms']:.3f} ms, routed "
         f"{result['median_latency_routed_ms']:.3f} ms, added {added:.3f} ms"
     )
     if args.json:

@@ -54,7 +54,7 @@ from harness._proc import (
 from harness.errors import InfrastructureError, UsageError
 
 StartMethod = Literal["fork", "spawn"]
-START_METHODS: Final = ("fork", "spawn")
+START_METHODS: Final[tuple[StartMethod, ...]] = ("fork", "spawn")
 _GRACE_SECONDS: Final = 5.0
 
 
@@ -335,31 +335,35 @@ class Supervisor:
         self._check_index(index)
         with self._lock:
             record = self._restart_locked(index, graceful=graceful)
-        emit(
-            self.on_event,
-            ClusterEvent(
-                EventKind.WORKER_RESTARTED,
-                worker=index,
-                duration=record.total_s,
-                detail=f"pid {self._pids[index]}, start {record.start_s * 1000:.1f} ms",
-            ),
-        )
+        self._emit_restarted(record)
         return record.total_s
+
+    def _emit_restarted(self, record: RestartRecord) -> None:
+        detail = f"pid {self._pids[record.index]}, start {record.start_s * 1000:.1f} ms"
+        event = ClusterEvent(
+            EventKind.WORKER_RESTARTED, worker=record.index, duration=record.total_s, detail=detail
+        )
+        emit(self.on_event, event)
 
     def deploy(self, *, rolling: bool = True, graceful: bool = True) -> tuple[float, ...]:
         """Restart every worker, one at a time (``rolling``) or all at once.
 
-        Returns each worker's restart-to-ready seconds, in index order.
+        Returns each worker's restart-to-ready seconds, in index order. Reports
+        DEPLOY_STARTED, one WORKER_RESTARTED per worker, then DEPLOY_FINISHED.
         """
         emit(self.on_event, ClusterEvent(EventKind.DEPLOY_STARTED, detail=f"rolling={rolling}"))
         begin = time.perf_counter()
         with self._lock:
             if rolling:
-                times = tuple(
-                    self._restart_locked(i, graceful=graceful).total_s for i in range(self._n)
-                )
+                records = []
+                for index in range(self._n):
+                    records.append(self._restart_locked(index, graceful=graceful))
+                    self._emit_restarted(records[-1])
+                times = tuple(r.total_s for r in records)
             else:
                 times = self._restart_all_locked(graceful=graceful)
+                for record in self.restarts[-self._n :]:
+                    self._emit_restarted(record)
         emit(
             self.on_event,
             ClusterEvent(

@@ -136,13 +136,18 @@ def test_paused_worker_is_stopped_until_resumed(cluster: Cluster, client: httpx.
 
 @pytest.mark.parametrize("rolling", [True, False])
 def test_deploy_replaces_every_worker_and_loses_their_memory(
-    cluster: Cluster, client: httpx.Client, rolling: bool
+    cluster: Cluster, client: httpx.Client, events: list[ClusterEvent], rolling: bool
 ) -> None:
     before = {w.pid for w in cluster.workers}
     assert {client.get("/memo/k").json()["count"] for _ in range(4)} == {1}
     assert {client.get("/memo/k").json()["count"] for _ in range(4)} == {2}
     times = cluster.deploy(rolling=rolling)
     assert len(times) == 4
+    assert [(e.kind.value, e.worker) for e in events] == [
+        ("deploy_started", None),
+        *[("worker_restarted", i) for i in range(4)],
+        ("deploy_finished", None),
+    ]
     after = {w.pid for w in cluster.workers}
     assert before.isdisjoint(after)
     assert all(w.alive for w in cluster.workers)
