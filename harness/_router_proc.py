@@ -29,7 +29,7 @@ import random
 import socket
 import sys
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Final
 
 from harness._http_parse import (
@@ -44,6 +44,16 @@ from harness._http_parse import (
 from harness._proc import LOOPBACK, set_pdeathsig, start_parent_watchdog
 
 POLICIES: Final = ("round-robin", "random", "sticky")
+# The event loop keeps only weak references to tasks: hold them until they finish.
+_TASKS: set[asyncio.Task[None]] = set()
+
+
+def _spawn(coroutine: Coroutine[None, None, None]) -> None:
+    task = asyncio.get_running_loop().create_task(coroutine)
+    _TASKS.add(task)
+    task.add_done_callback(_TASKS.discard)
+
+
 _PROBE_INTERVAL: Final = 0.2
 
 
@@ -154,7 +164,7 @@ class _Proxy:
         worker.drop_idle()
         if not self._probing:
             self._probing = True
-            asyncio.get_running_loop().create_task(self._probe())
+            _spawn(self._probe())
 
     async def _probe(self) -> None:
         """Bring back workers whose connect failed once their port accepts again."""
@@ -468,7 +478,7 @@ class _Downstream(asyncio.Protocol):
             if not upstream.transport.is_closing():
                 upstream.send(self, data, method)
                 return
-        asyncio.get_running_loop().create_task(self._connect(worker, data, method))
+        _spawn(self._connect(worker, data, method))
 
     async def _connect(self, worker: _Worker, request: bytes, method: bytes) -> None:
         try:
