@@ -368,16 +368,20 @@ class ScanService:
             )
             await self._write_entry(scan, self._placeholder(scan))
         await asyncio.sleep(max(0.0, t0 + self.timing.s(STRATEGY_SETUP_DONE_AT_S) - loop.time()))
-        async with asyncio.timeout(self.timing.s(SCAN_BUDGET_S)):
-            found = await self._run_strategies(scan)
+        # The budget bounds the strategies' own work, not the snapshot writes queued behind
+        # them: at small time scales 14 writes could otherwise eat the whole margin.
+        found = await self._run_strategies(scan, loop.time() + self.timing.s(SCAN_BUDGET_S))
         final = self._payload(
             scan, status="complete", completed=scan.strategies, total=scan.strategies,
             opportunities=found, completed_at=time.time(),
         )  # fmt: skip
         await self._write_entry(scan, final)
 
-    async def _strategy(self, scan: _Scan, index: int, runtime_s: float) -> list[Opportunity]:
-        await asyncio.sleep(runtime_s)
+    async def _strategy(
+        self, scan: _Scan, index: int, runtime_s: float, budget_end: float
+    ) -> list[Opportunity]:
+        async with asyncio.timeout_at(budget_end):
+            await asyncio.sleep(runtime_s)
         if index == scan.fail_strategy:
             raise RuntimeError(f"strategy {index} raised")
         name = STRATEGY_NAMES[index % len(STRATEGY_NAMES)]
@@ -395,13 +399,14 @@ class ScanService:
             )
         ]
 
-    async def _run_strategies(self, scan: _Scan) -> list[Opportunity]:
+    async def _run_strategies(self, scan: _Scan, budget_end: float) -> list[Opportunity]:
         runtimes = self.timing.strategy_runtimes_s(scan.user_id, scan.digest, scan.strategies)
         found: list[Opportunity] = []
         if self.flags.snapshots_after_all_strategies:
             async with asyncio.TaskGroup() as group:
                 tasks = [
-                    group.create_task(self._strategy(scan, i, r)) for i, r in enumerate(runtimes)
+                    group.create_task(self._strategy(scan, i, r, budget_end))
+                    for i, r in enumerate(runtimes)
                 ]
             for done, task in enumerate(tasks, start=1):
                 found.extend(task.result())
@@ -412,7 +417,7 @@ class ScanService:
 
         async def tracked(index: int, runtime_s: float) -> None:
             nonlocal completed
-            opps = await self._strategy(scan, index, runtime_s)
+            opps = await self._strategy(scan, index, runtime_s, budget_end)
             async with lock:
                 completed += 1
                 found.extend(opps)

@@ -1,0 +1,111 @@
+"""Sensitivity: each reference-service bug flag, switched on alone over `sound`, is caught.
+
+For every F mechanism that docs/reference-service.md maps to an anomaly class,
+a chaos run with the fault it needs must show that class; the same run on plain
+`sound` must not. (F7 is slow, not wrong, and F13 lies outside the retention
+window by design: neither maps to a class.)
+
+Where the symptom follows a destructive fault on the scan's own data (F12, F14),
+the checker rightly files it as *excused*: sensitivity is then shown by the
+excused count, which `sound` keeps at zero because it never answers not_found
+for a scan it lost (it says 503 or failed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pytest
+
+from harness.runner import RunOptions, run_chaos
+from harness.scenario import FaultStep, Scenario
+
+pytestmark = [pytest.mark.processes, pytest.mark.slow]
+
+BASE = Scenario(name="sensitivity", tenants=3, scans_per_tenant=3, duration=600.0, recovery=300.0)
+
+
+@dataclass(frozen=True)
+class Case:
+    flag: str
+    anomaly: str
+    scenario: Scenario = BASE
+    excused: bool = False  # the symptom follows a destructive fault: look at excused
+    extra_flags: dict[str, object] = field(default_factory=dict)
+
+
+CASES = {
+    "F1": Case("client_init_on_discover_only", "status_not_found"),
+    "F4": Case(
+        "lookup_written_once_short_ttl",
+        "status_not_found",
+        replace(BASE, linger=0.95, scans_per_tenant=2),
+    ),
+    "F5": Case("complete_status_without_progress", "zero_progress"),
+    "F6": Case("placeholder_zero_total", "zero_progress"),
+    "F8": Case("per_worker_read_through_cache", "status_regression"),
+    "F9": Case("one_result_slot_per_filters", "wrong_scan", replace(BASE, same_filters=1.0)),
+    "F10": Case(
+        "early_exit_without_terminal_state",
+        "stuck_scan",
+        replace(BASE, faults=(FaultStep(at=0.3, fault="deploy", rolling=False),)),
+    ),
+    "F11": Case(
+        "no_scan_liveness",
+        "stuck_scan",
+        replace(
+            BASE,
+            scans_per_tenant=2,
+            faults=tuple(
+                FaultStep(at=at, fault="worker_kill", worker=w, down=5.0)
+                for at, w in ((0.1, 0), (0.2, 1), (0.3, 2), (0.4, 3))
+            ),
+        ),
+    ),
+    "F14": Case(
+        "missing_state_reads_as_not_found",
+        "status_not_found",
+        replace(
+            BASE,
+            faults=(
+                FaultStep(at=0.25, fault="delete_keys", key_class="result", fraction=1.0),
+                FaultStep(at=0.6, fault="delete_keys", key_class="result", fraction=1.0),
+            ),
+        ),
+        excused=True,
+    ),
+    "F15a": Case(
+        "redis_lookup_without_owner_check", "cross_tenant_leak", replace(BASE, probes=1.0)
+    ),
+    "F15b": Case(
+        "memory_and_fallback_without_owner_check",
+        "cross_tenant_leak",
+        replace(BASE, probes=1.0),
+    ),
+}
+
+
+def _found(tmp_path: Path, case: Case, flags: dict[str, object]) -> tuple[int, int, int]:
+    result = run_chaos(
+        RunOptions(
+            scenario=case.scenario,
+            preset="sound",
+            flags=flags,
+            seed=1,
+            out=tmp_path / ("with-flag" if flags else "sound"),
+        )
+    )
+    r = result.verdict.classes[case.anomaly]
+    return r.count, r.excused, r.opportunities
+
+
+@pytest.mark.parametrize("mechanism", list(CASES))
+def test_flag_alone_over_sound_is_caught(tmp_path: Path, mechanism: str) -> None:
+    case = CASES[mechanism]
+    count, excused, opportunities = _found(tmp_path, case, {case.flag: True, **case.extra_flags})
+    assert opportunities > 0
+    caught = excused if case.excused else count
+    assert caught > 0, f"{mechanism} ({case.flag}) not caught by {case.anomaly}"
+    base_count, base_excused, _ = _found(tmp_path, case, {})
+    assert (base_count, base_excused if case.excused else 0) == (0, 0)
