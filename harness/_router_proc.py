@@ -1,10 +1,9 @@
 """The router process: a per-request HTTP/1.1 reverse proxy over keep-alive pools.
 
 Run as ``python -m harness._router_proc POLICY TARGET [TARGET ...]`` by
-(a TARGET is ``HOST:PORT`` or ``unix:PATH``)
-:class:`harness.router.Router`. It prints ``READY <port>`` on stdout, then
-serves, and takes control commands on stdin, one per line, each answered by
-one line on stdout:
+:class:`harness.router.Router`, a TARGET being ``HOST:PORT`` or ``unix:PATH``.
+It prints ``READY <port>`` on stdout, then serves, and takes control commands
+on stdin, one per line, each answered by one line on stdout:
 
     up <i>          worker i is (back) in service          -> ok
     down <i>        take worker i out of rotation (drain)  -> ok
