@@ -39,7 +39,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="reference service preset, passed as REFIMPL_PRESET (pre-fix, claimed-fix, ...)",
     )
     parser.add_argument(
-        "--workers", type=int, default=int(env("SCANPROOF_WORKERS", "4")), help="default 4"
+        "--workers",
+        type=int,
+        # A string default goes through type=int only when `up` runs, so a bad
+        # SCANPROOF_WORKERS cannot break the other verbs.
+        default=env("SCANPROOF_WORKERS", "4"),
+        help="worker processes (default 4)",
     )
     parser.add_argument(
         "--router",

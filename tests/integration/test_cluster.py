@@ -6,6 +6,8 @@ that reports its pid and WORKER_ID and keeps a Redis-backed key/value store).
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -226,3 +228,25 @@ def test_operations_on_a_dead_worker_say_what_to_do(cluster: Cluster) -> None:
         cluster.pause(0)
     with pytest.raises(UsageError, match="out of range"):
         cluster.kill(7)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--workers", "0"], "--workers 0"),
+        (["--app", "nope"], "expected MODULE:ATTR"),
+        (["--router", "hash"], "unknown policy"),
+        (["--redis", "memcached://x"], "unknown backend"),
+    ],
+)
+def test_up_rejects_bad_input_with_one_line_and_exit_2(argv: list[str], message: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "harness", "up", "--app", APP, *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
