@@ -39,7 +39,7 @@ from types import TracebackType
 from typing import IO, Final
 
 from harness._proc import LOOPBACK, kill_group, spawn_child, tail
-from harness._router_proc import POLICIES as _POLICIES
+from harness._router_pool import POLICIES as _POLICIES
 from harness.errors import InfrastructureError, UsageError
 
 POLICIES: Final[tuple[str, ...]] = _POLICIES

@@ -109,8 +109,10 @@ def test_server_evicts_for_real_under_maxmemory(server: RedisBackend) -> None:
     try:
         for i in range(400):
             client.set(f"key:{i}", "x" * 1000)
-        assert client.dbsize() < 400  # the oldest keys were evicted, writes kept working
-        assert client.get("key:399") is not None
+        # Every write succeeded (no OOM error) because the server evicted keys itself.
+        # Which ones is approximate: LRU is sampled, with a clock of 1 s resolution.
+        assert 0 < client.dbsize() < 400
+        assert int(client.info("stats")["evicted_keys"]) > 0
     finally:
         client.close()
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness import _router_proc as rp
+from harness import _router_pool as pool
+from harness import _router_proto as proto
 
 
 class InMemoryTransport:
@@ -35,16 +36,16 @@ class InMemoryTransport:
         self.paused = False
 
 
-def _setup(policy: str = "round-robin") -> tuple[rp._Downstream, list[rp._Upstream]]:
-    workers = [rp._Worker(i, f"unix:/nonexistent/{i}") for i in range(2)]
-    proxy = rp._Proxy(workers, policy)
+def _setup(policy: str = "round-robin") -> tuple[proto.Downstream, list[proto.Upstream]]:
+    workers = [pool.Worker(i, f"unix:/nonexistent/{i}") for i in range(2)]
+    proxy = pool.Proxy(workers, policy)
     upstreams = []
     for worker in workers:
-        upstream = rp._Upstream(worker, proxy)
+        upstream = proto.Upstream(worker, proxy)
         upstream.transport = InMemoryTransport()  # type: ignore[assignment]
         worker.idle.append(upstream)
         upstreams.append(upstream)
-    client = rp._Downstream(proxy)
+    client = proto.Downstream(proxy)
     client.transport = InMemoryTransport()  # type: ignore[assignment]
     return client, upstreams
 
