@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
@@ -144,8 +145,36 @@ def spawn_child(
 ) -> subprocess.Popen[bytes]:
     """Start ``argv`` in its own process group, dying with us, logging to ``log``.
 
-    stderr (and stdout unless redirected) go to ``log``.
+    stderr (and stdout unless redirected) go to ``log``. Safe to call from any
+    thread: the kernel sends the parent-death signal when the *thread* that
+    started a child exits, so a call from a short-lived thread (``asyncio.to_thread``,
+    a thread pool) is handed to one launcher thread that lives as long as we do.
     """
+    if threading.current_thread() is threading.main_thread():
+        return _popen(argv, log, env, cwd, stdin, stdout, pass_fds)
+    return _launcher().submit(_popen, argv, log, env, cwd, stdin, stdout, pass_fds).result()
+
+
+_LAUNCHER: list[ThreadPoolExecutor] = []
+_LAUNCHER_LOCK = threading.Lock()
+
+
+def _launcher() -> ThreadPoolExecutor:
+    with _LAUNCHER_LOCK:
+        if not _LAUNCHER:
+            _LAUNCHER.append(ThreadPoolExecutor(1, thread_name_prefix="scanproof-launcher"))
+        return _LAUNCHER[0]
+
+
+def _popen(
+    argv: Sequence[str],
+    log: Path,
+    env: Mapping[str, str] | None,
+    cwd: str | None,
+    stdin: int | IO[bytes] | None,
+    stdout: int | IO[bytes] | None,
+    pass_fds: Sequence[int],
+) -> subprocess.Popen[bytes]:
     with log.open("ab") as log_file:
         return subprocess.Popen(
             list(argv),

@@ -13,6 +13,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -163,3 +164,22 @@ def test_sigkill_of_a_python_harness_using_the_api_leaves_nothing_behind() -> No
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=10)
     _assert_all_gone(tree)
+
+
+def test_processes_started_from_a_short_lived_thread_outlive_that_thread() -> None:
+    # The kernel's parent-death signal follows the *thread* that started a child. The
+    # chaos runner restarts workers and Redis from asyncio.to_thread: those children
+    # must live until the cluster closes, not until that thread ends.
+    with Cluster.start(app="tests.apps.whoami:app", workers=1, start_method="spawn") as cluster:
+        thread = threading.Thread(target=lambda: (cluster.restart(0), cluster.redis.restart()))
+        thread.start()
+        thread.join()
+        pids = [cluster.workers[0].pid, *cluster.redis.pids()]
+        # Asserting that nothing happens: watch for a bounded half second.
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            assert all(is_alive(p) for p in pids)
+            time.sleep(0.02)
+        assert httpx.get(f"{cluster.router_url}/whoami").status_code == 200
+        assert cluster.redis.ping()
+    _assert_all_gone(set(pids), seconds=2.0)
