@@ -40,6 +40,9 @@ VERBS: dict[str, str] = {
     "check": "harness._cmd_check",
     "report": "harness._cmd_report",
     "validate": "harness._cmd_validate",
+    "matrix": "harness._cmd_matrix",
+    "claims": "harness._cmd_claims",
+    "compare": "harness._cmd_compare",
 }
 
 

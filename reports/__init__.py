@@ -12,10 +12,12 @@ the one recorded in ``verdict.json``.
 ``render_run`` writes ``report.md``, ``report.html``, ``junit.xml`` and three
 PNG plots into the run directory (and appends ``report.md`` to the file named
 by ``GITHUB_STEP_SUMMARY`` when it is set). ``class_table`` gives the class
-table of a :class:`harness.verdict.Verdict` as a DataFrame. See docs/reports.md.
+table of a :class:`harness.verdict.Verdict` as a DataFrame; ``first_witness_words``
+the first witness of each class in words. See docs/reports.md.
 """
 
+from reports.evidence import first_witness_words
 from reports.render import RenderedReport, render_run
 from reports.tables import class_table
 
-__all__ = ["RenderedReport", "class_table", "render_run"]
+__all__ = ["RenderedReport", "class_table", "first_witness_words", "render_run"]
