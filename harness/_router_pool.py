@@ -32,8 +32,9 @@ _PROBE_INTERVAL: Final = 0.2
 
 
 def local_response(status: str, payload: dict[str, object], worker: int | None) -> bytes:
+    """A whole JSON response the router writes itself (502, 503, 400)."""
     body = json.dumps(payload).encode()
-    extra = f"x-scanproof-worker: {worker}\r\n" if worker is not None else ""
+    extra = f"X-Scanproof-Worker: {worker}\r\n" if worker is not None else ""
     return (
         f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\n"
         f"content-length: {len(body)}\r\n{extra}\r\n"
@@ -41,6 +42,8 @@ def local_response(status: str, payload: dict[str, object], worker: int | None) 
 
 
 class Worker:
+    """One worker as the router sees it: address, rotation state, idle connections, counts."""
+
     __slots__ = (
         "admin_down",
         "errors",
@@ -100,6 +103,8 @@ class Worker:
 
 
 class Proxy:
+    """All workers, the routing policy, probing of failed workers and control commands."""
+
     def __init__(self, workers: list[Worker], policy: str) -> None:
         self.workers = workers
         self.policy = policy
