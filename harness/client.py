@@ -145,6 +145,7 @@ class ScanClient:
         scan_id: str = "",
         filters: Mapping[str, Any] | None = None,
         pin: int | None = None,
+        fail: bool = False,
     ) -> Completion:
         c = self.contract
         filters_json = json.dumps(filters, sort_keys=True) if filters else ""
@@ -160,7 +161,7 @@ class ScanClient:
                 method,
                 self._url(path, pin),
                 headers=c.auth(tenant),
-                json=c.discover_body(filters) if method == "POST" else None,
+                json=c.discover_body(filters, fail=fail) if method == "POST" else None,
             )
         except Exception as exc:  # every failure is recorded, then judged by the table
             outcome = classify_exception(exc)
@@ -198,11 +199,25 @@ class ScanClient:
         return done
 
     async def discover(
-        self, tenant: str, *, filters: Mapping[str, Any] | None = None, pin: int | None = None
+        self,
+        tenant: str,
+        *,
+        filters: Mapping[str, Any] | None = None,
+        pin: int | None = None,
+        fail: bool = False,
     ) -> str | None:
-        """Start a scan; returns its scan id, or None when the service did not accept it."""
+        """Start a scan; returns its scan id, or None when the service did not accept it.
+
+        ``fail=True`` asks the service to fail this scan (the contract's ``fail_body``).
+        """
         done = await self._call(
-            "discover", "POST", self.contract.discover_path, tenant=tenant, filters=filters, pin=pin
+            "discover",
+            "POST",
+            self.contract.discover_path,
+            tenant=tenant,
+            filters=filters,
+            pin=pin,
+            fail=fail,
         )
         return done.scan_id or None
 

@@ -56,6 +56,9 @@ class Contract:
     auth_template: str = "Bearer {tenant}"
     # discover's JSON body is {filters_field: {...}}; "" sends the filters as the whole body
     filters_field: str = "filters"
+    # merged into discover's body for the scans a scenario asks to fail (`failing`);
+    # the reference service fails one strategy on request. {} when the app cannot.
+    fail_body: Mapping[str, Any] = field(default_factory=lambda: {"simulate": {"fail_strategy": 0}})
     scan_id_field: str = "scan_id"
     status_field: str = "status"
     progress_field: str = "progress"
@@ -96,10 +99,18 @@ class Contract:
     def results_url(self, scan_id: str) -> str:
         return self.results_path.replace("{scan_id}", scan_id)
 
-    def discover_body(self, filters: Mapping[str, Any] | None) -> dict[str, Any]:
-        if not self.filters_field:
-            return dict(filters or {})
-        return {self.filters_field: dict(filters or {})}
+    def discover_body(
+        self, filters: Mapping[str, Any] | None, *, fail: bool = False
+    ) -> dict[str, Any]:
+        """The JSON body of a discover request; ``fail`` adds :attr:`fail_body`."""
+        body = (
+            dict(filters or {})
+            if not self.filters_field
+            else {self.filters_field: dict(filters or {})}
+        )
+        if fail:
+            body.update(self.fail_body)
+        return body
 
     def auth(self, tenant: str) -> dict[str, str]:
         return {self.auth_header: self.auth_template.replace("{tenant}", tenant)}
@@ -146,6 +157,10 @@ def contract_from_mapping(data: Mapping[str, Any], *, source: str = "contract") 
                     raise UsageError(f"{source}: keys.{cls} must be a string or a list of strings")
                 keys[cls] = tuple(patterns)
             kwargs[name] = keys
+        elif name == "fail_body":
+            if not isinstance(value, Mapping):
+                raise UsageError(f"{source}: field 'fail_body' must be a table (JSON object)")
+            kwargs[name] = dict(value)
         elif name in ("retention_s", "scan_deadline_s"):
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise UsageError(

@@ -104,7 +104,9 @@ class ScriptedDriver:
         await _sleep_until(t.at(script.start_s))
         if time.monotonic() >= t.end:
             return
-        scan_id = await self.client.discover(script.tenant, filters=dict(script.filters) or None)
+        scan_id = await self.client.discover(
+            script.tenant, filters=dict(script.filters) or None, fail=script.fail
+        )
         self.counts.ops += 1
         if scan_id is None:
             self.counts.errors += 1

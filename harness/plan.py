@@ -27,6 +27,7 @@ class ScanScript:
     filters: tuple[tuple[str, str], ...]  # empty: no filters (one shared result slot)
     prober: str  # the tenant that probes this scan, "" for none
     probe_at_poll: int  # the probe is sent after this many owner polls
+    fail: bool = False  # ask the service to fail this scan
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,7 @@ def make_plan(scenario: Scenario, *, seed: int, scan_s: float = DEFAULT_SCAN_S) 
                     filters=filters,
                     prober=prober,
                     probe_at_poll=rng.randint(1, 6),
+                    fail=scenario.failing > 0 and rng.random() < scenario.failing,
                 )
             )
             previous = t

@@ -335,6 +335,12 @@ def run_chaos(options: RunOptions, *, progress: Progress | None = None) -> RunRe
             resolved = _resolve(options, meta)
             scenario = _scenario_for(options, resolved.time_scale)
             plan = make_plan(scenario, seed=options.seed, scan_s=resolved.scan_s)
+            if any(s.fail for s in plan.scans) and not options.contract.fail_body:
+                raise UsageError(
+                    f"scenario {scenario.name} asks scans to fail (failing = "
+                    f"{scenario.failing}) but the contract has no fail_body; add one or "
+                    "set failing = 0"
+                )
             check_supported(plan.faults, cluster.redis, options.redis)
             record["config"]["scenario"] = dataclasses.asdict(scenario)
             record["config"]["redis"] = {

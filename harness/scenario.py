@@ -95,6 +95,7 @@ class Scenario:
     results_every: int = 4  # fetch results on every n-th poll (and after completion)
     linger: float = 0.5  # keep polling this fraction of the retention after a terminal state
     probes: float = 0.5  # chance another tenant probes each scan (cross-tenant)
+    failing: float = 0.0  # chance a scan is asked to fail (the contract's fail_body)
     duration: float = 1500.0  # the active phase: scans start and faults land within it
     recovery: float = 300.0  # quiet phase after the final heal
     workers: int = 4
@@ -109,7 +110,7 @@ class Scenario:
                 raise UsageError(
                     f"scenario {self.name}: {name}={getattr(self, name)!r} must be >= 1"
                 )
-        for name in ("overlap", "same_filters", "probes", "linger"):
+        for name in ("overlap", "same_filters", "probes", "linger", "failing"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise UsageError(
                     f"scenario {self.name}: {name}={getattr(self, name)!r} must be 0..1"

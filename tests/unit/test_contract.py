@@ -51,3 +51,13 @@ def test_bad_contracts_name_the_field(tmp_path: Path, text: str, message: str) -
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="cannot read it"):
         load_contract(tmp_path / "nope.toml")
+
+
+def test_fail_body_is_merged_only_for_failing_scans(tmp_path: Path) -> None:
+    c = Contract()
+    assert c.discover_body({"asset": "BTC"}) == {"filters": {"asset": "BTC"}}
+    assert c.discover_body(None, fail=True) == {"filters": {}, "simulate": {"fail_strategy": 0}}
+    f = tmp_path / "c.toml"
+    f.write_text('filters_field = ""\n[fail_body]\nexplode = true\n')
+    mine = load_contract(f)
+    assert mine.discover_body({"q": 1}, fail=True) == {"q": 1, "explode": True}

@@ -78,3 +78,12 @@ def test_bad_scenario_files_name_the_field(tmp_path: Path, text: str, message: s
         load_scenario_file(f)
     assert message in str(info.value)
     assert str(f) in str(info.value)
+
+
+def test_failing_scans_are_chosen_by_the_seed() -> None:
+    scenario = Scenario(name="f", tenants=4, scans_per_tenant=5, failing=0.5)
+    plan = make_plan(scenario, seed=2)
+    failing = [s.fail for s in plan.scans]
+    assert 0 < sum(failing) < len(failing)
+    assert failing == [s.fail for s in make_plan(scenario, seed=2).scans]
+    assert not any(s.fail for s in make_plan(Scenario(name="f"), seed=2).scans)
