@@ -157,13 +157,15 @@ def format_comparison(comparison: Comparison, *, baseline: str, candidate: str) 
         f"candidate: {candidate}",
         *(f"warning: {w}" for w in comparison.warnings),
         "",
-        f"{'class':<21}{'baseline rate [95% CI]':<27}{'candidate rate [95% CI]':<27}"
-        f"{'p (worse)':>10}  verdict",
+        f"{'class':<21}{'baseline: count/n rate [95% CI]':<34}"
+        f"{'candidate: count/n rate [95% CI]':<34}{'p worse':>9}{'p better':>9}  verdict",
     ]
     for c in comparison.classes:
         base = f"{c.baseline.count}/{c.baseline.opportunities} {_pct(c.baseline)}"
         cand = f"{c.candidate.count}/{c.candidate.opportunities} {_pct(c.candidate)}"
-        lines.append(f"{c.name:<21}{base:<27}{cand:<27}{_p(c.p_worse):>10}  {c.verdict}")
+        lines.append(
+            f"{c.name:<21}{base:<34}{cand:<34}{_p(c.p_worse):>9}{_p(c.p_better):>9}  {c.verdict}"
+        )
     lines.append("")
     a = f"one-sided two-proportion z-test, alpha {comparison.alpha:g}"
     regressed, improved = comparison.named("regressed"), comparison.named("improved")
