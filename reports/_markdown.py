@@ -14,6 +14,7 @@ from reports._markup import md_code, md_text
 from reports._model import (
     MAX_REASONS,
     ReportModel,
+    cell,
     class_line,
     class_rows,
     extras_line,
@@ -30,7 +31,9 @@ _NUMERIC = {"count", "opportunities", "rate", "95% CI", "excused", "start", "end
 def _table(header: list[str], rows: list[list[str]], *, code: set[str]) -> list[str]:
     """A GFM table; columns named in ``code`` hold data and become code spans."""
     align = ["---:" if h in _NUMERIC else "---" for h in header]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    # Headers can carry service words too (the per-worker table's status columns).
+    head = [md_text(h) for h in header]  # md_text escapes "|" too
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
     for row in rows:
         cells = []
         for h, value in zip(header, row, strict=True):
@@ -42,6 +45,31 @@ def _table(header: list[str], rows: list[list[str]], *, code: set[str]) -> list[
                 cells.append(md_text(value))
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _timeline(model: ReportModel) -> list[str]:
+    """The ops of the worst witness's scan around it, in time order, workers named."""
+    t = model.timeline
+    if t is None or not len(t):
+        return []
+    header = ["t (s)", "kind", "tenant", "worker", "answer", ""]
+    rows = [
+        [f"{r.t_s:.2f}", *map(str, (r.kind, r.tenant, r.worker, r.answer))]
+        + (["<- witness"] if r.witness else [""])
+        for r in t.itertuples(index=False)
+    ]
+    lead = "The ops of that scan around it, in time order:"
+    return [lead, "", *_table(header, rows, code={"kind", "tenant", "answer"}), ""]
+
+
+def _workers(model: ReportModel) -> list[str]:
+    """Per worker: ops served, outcomes, answers, and which served the recorded witnesses."""
+    w = model.workers
+    if not len(w) or "ops" not in w.columns:
+        return []
+    header = [str(c) for c in w.columns]
+    rows = [[cell(v) for v in row] for row in w.itertuples(index=False)]
+    return ["### Per worker", "", *_table(header, rows, code=set()), ""]
 
 
 def render_markdown(model: ReportModel) -> str:
@@ -78,6 +106,7 @@ def render_markdown(model: ReportModel) -> str:
             "",
             first.markdown(),
             "",
+            *_timeline(model),
         ]
     failing = model.failing()
     if failing:
@@ -99,6 +128,7 @@ def render_markdown(model: ReportModel) -> str:
         for name in crashed:
             out.append(f"- **{md_text(name)}**: {md_text(class_line(model, name))}")
         out.append("")
+    out += _workers(model)
     header, rows = fault_rows(model)
     out += [f"### Faults ({len(rows)})", ""]
     if rows:

@@ -213,6 +213,10 @@ def _ablation_md(plan: AblationPlan, effects: Sequence[Effect]) -> list[str]:
         "Positive (removes) means the fix takes anomalies away; points of rate with Newcombe's "
         "95% interval. A class neither measurement moves is left out of the fix's line.",
         "",
+        "Caution: the intervals treat every op as independent, but the ops of one scan (and "
+        "of one run) are correlated, so run-to-run differences look significant with one "
+        "seed. Trust an effect that removal and addition agree on, over 3 or more seeds.",
+        "",
     ]
     for fix in plan.fixes:
         mine = [e for e in effects if e.fix == fix]
