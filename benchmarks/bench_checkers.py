@@ -5,7 +5,9 @@
 Builds a synthetic history in memory (20 ops per scan: discover, polls with
 rising progress, results, a cross-tenant probe; about 1% injected anomalies),
 times ``derive_facts`` + all checkers, then times the recorder
-(``HistoryWriter.invoke`` + ``complete``) over ``--record`` ops to a temp dir.
+(``HistoryWriter.invoke`` + ``complete``) over ``--record`` ops to a temp dir,
+then sends sequential status requests through a real 4-worker cluster with the
+recorder on and off in alternating blocks and prints the throughput ratio.
 """
 
 from __future__ import annotations
@@ -98,14 +100,71 @@ def bench_record(n_ops: int) -> None:
     )
 
 
+class _NullWriter(HistoryWriter):
+    """Records nothing: the baseline for what recording costs a real request."""
+
+    def invoke(self, **_: object) -> str:  # type: ignore[override]
+        return "null:0"
+
+    def complete(self, op_id: str, completion: Completion) -> None:
+        del op_id, completion
+
+
+async def _loop(client: object, n: int) -> float:
+    from harness.client import ScanClient
+
+    assert isinstance(client, ScanClient)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        await client.status("alice", "scan_unknown")
+    return time.perf_counter() - t0
+
+
+def bench_client_overhead(n: int, blocks: int) -> None:
+    """Sequential status requests through the router, recorded vs not, blocks alternating."""
+    import asyncio
+
+    from harness import Cluster
+    from harness.client import ScanClient
+
+    with tempfile.TemporaryDirectory() as d, Cluster.start(workers=4, preset="sound") as cluster:
+        real = HistoryWriter(Path(d), proc="bench")
+        null = _NullWriter(Path(d), proc="null")
+        totals = {"recorded": 0.0, "unrecorded": 0.0}
+
+        async def run() -> None:
+            for writer in (real, null):  # warm up connections and code paths
+                async with ScanClient(cluster.router_url, writer) as client:
+                    await _loop(client, 200)
+            for b in range(blocks):
+                order = [(real, "recorded"), (null, "unrecorded")]
+                for writer, name in order if b % 2 == 0 else order[::-1]:
+                    async with ScanClient(cluster.router_url, writer) as client:
+                        totals[name] += await _loop(client, n)
+
+        asyncio.run(run())
+        real.close()
+        null.close()
+    per = {k: v / (n * blocks) * 1e6 for k, v in totals.items()}
+    ratio = totals["unrecorded"] / totals["recorded"]
+    print(
+        f"client: {per['recorded']:.0f} us per recorded request, {per['unrecorded']:.0f} us "
+        f"unrecorded; throughput ratio recorded/unrecorded = {ratio:.3f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--ops", type=int, default=1_000_000)
     parser.add_argument("--record", type=int, default=100_000)
+    parser.add_argument("--client-requests", type=int, default=2000, help="per block; 0 skips")
+    parser.add_argument("--client-blocks", type=int, default=6)
     args = parser.parse_args()
     print(f"machine: {platform.node()} {platform.machine()} {platform.python_version()}")
     bench_check(args.ops)
     bench_record(args.record)
+    if args.client_requests:
+        bench_client_overhead(args.client_requests, args.client_blocks)
 
 
 if __name__ == "__main__":

@@ -278,20 +278,19 @@ def check_status_regression(facts: Facts) -> ClassResult:
     after_complete = _after_first(status, word == "complete")
     after_failed = _after_first(status, word == "failed")
     # failed is terminal too: coming back from it (F12 over a sound design) is a regression
-    status = status.assign(
+    left_failed = after_failed & word.isin(("scanning", "complete"))
+    judged = after_complete | after_failed
+    bad_status = status[(after_complete & (word == "scanning")) | left_failed]
+    bad_status = bad_status.assign(
         **{
             _REASON: np.where(
-                after_failed & word.isin(("scanning", "complete")),
-                "status left failed for " + word + " after a poll that had said failed",
+                left_failed[bad_status.index],
+                "status left failed for " + bad_status[S.BODY_STATUS] + " after a poll that "
+                "had said failed",
                 "status said scanning after a poll that had already said complete",
             )
         }
     )
-    judged = after_complete | after_failed
-    bad_status = status[
-        (after_complete & (word == "scanning"))
-        | (after_failed & word.isin(("scanning", "complete")))
-    ]
     results = _owned(facts, "results")
     r_after = results[_after_first(results, results[S.HTTP_STATUS] == 200)].assign(
         **{_REASON: "results answered 202 (partial) after a fetch that had answered 200"}
@@ -349,6 +348,7 @@ def check_stuck_scan(facts: Facts) -> ClassResult:
     stuck = eligible[(first < 0) | (first > eligible[_ACCEPTED] + deadline)]
     # The witness of a stuck scan is its owner's last poll.
     polls = _owned(facts, "status")
+    polls = polls[polls[_SCAN].isin(stuck[_SCAN])]  # only the stuck scans need a witness
     last = polls.sort_values(S.T_INVOKE).drop_duplicates(_SCAN, keep="last")
     keep = [c for c in last.columns if c not in (S.SCAN_ID, _OWNER, _ACCEPTED)]
     rows = stuck[[_SCAN, S.SCAN_ID, _OWNER, _ACCEPTED]].merge(last[keep], on=_SCAN, how="left")
