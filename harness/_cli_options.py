@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
+from harness._toml import read_toml
 from harness.errors import UsageError
 from harness.schema import ANOMALY_CLASSES
 
@@ -139,12 +139,7 @@ def load_thresholds(path: Path | None) -> dict[str, int]:
     source = path or Path("pyproject.toml")
     if path is None and not source.exists():
         return {}
-    try:
-        data = tomllib.loads(source.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"--thresholds {source}: cannot read it ({exc.strerror})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{source}: not valid TOML ({exc})") from exc
+    data = read_toml(source, label="--thresholds")
     table: Any = data.get("tool", {}).get("scanproof", {}).get("gate", data if path else {})
     if not isinstance(table, dict):
         raise UsageError(f"{source}: [tool.scanproof.gate] must be a table of class = limit")

@@ -22,12 +22,12 @@ service; a TOML file (``--contract FILE``) overrides any of them:
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness._toml import read_toml
 from harness.errors import UsageError
 
 # Key classes the nemesis can aim at; each maps to one or more glob patterns with
@@ -129,12 +129,7 @@ class Contract:
 
 def load_contract(path: Path) -> Contract:
     """Read a contract TOML file; every error names the file and the field."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"--contract {path}: cannot read it ({exc.strerror})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"--contract {path}: not valid TOML ({exc})") from exc
+    data = read_toml(path, label="--contract")
     return contract_from_mapping(data, source=str(path))
 
 

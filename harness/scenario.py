@@ -27,12 +27,12 @@ A scenario file is TOML with the fields of :class:`Scenario` and a list of
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from harness._toml import read_toml
 from harness.contract import KEY_CLASSES
 from harness.errors import UsageError
 
@@ -190,10 +190,5 @@ def _fault_from_mapping(data: Any, *, source: str) -> FaultStep:
 
 def load_scenario_file(path: Path) -> Scenario:
     """Read and validate a scenario TOML file."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read it ({exc.strerror})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: not valid TOML ({exc})") from exc
+    data = read_toml(path)
     return scenario_from_mapping(data, source=str(path))
