@@ -44,6 +44,7 @@ DEFAULT_APP = "reference_impl.app:app"
 DEFAULT_PRESET = "claimed-fix"
 VERDICT_JSON = "verdict.json"
 DEADLINE_SLACK = 1.5
+RETENTION_SLACK = 0.1
 Progress = Callable[[str], None]
 
 
@@ -152,9 +153,12 @@ def _resolve(options: RunOptions, meta: Mapping[str, Any]) -> _Resolved:
         # loaded 2-core machine a scaled scan can be late by a good fraction of a second,
         # while a scan that is really stuck never finishes at all.
         deadline *= DEADLINE_SLACK
-    # A scan is first *seen* finished up to one poll after it finished: judge retention
-    # from that sighting minus one poll, so a correct service is never blamed at the edge.
-    margin = options.scenario.poll_interval * scale
+    # A scan is first *seen* finished some time after it finished: one poll later at
+    # best, a whole rotation of workers later when stale workers keep saying scanning
+    # (F8), more on a loaded machine. Retention is judged from that sighting, so the last
+    # tenth of the window (and at least a poll) is left unjudged: a correct service is
+    # never blamed at the edge.
+    margin = max(options.scenario.poll_interval * scale, RETENTION_SLACK * retention)
     expected = meta.get("expected_scan_s")
     scan_s = float(expected) / scale if isinstance(expected, int | float) else DEFAULT_SCAN_S
     return _Resolved(scale, max(retention - margin, margin), deadline, scan_s)
