@@ -37,12 +37,12 @@ joined with ``and``. Each claim comes out:
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from harness._toml import read_toml
 from harness.errors import UsageError
 from harness.schema import ANOMALY_CLASSES
 from harness.stats import (
@@ -206,12 +206,7 @@ def _seeds(value: Any, source: str) -> tuple[int, ...]:
 
 def load_claims(path: Path) -> ClaimsFile:
     """Read and check a claims file; every error names the file and the claim."""
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read it ({exc.strerror})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: not valid TOML ({exc})") from exc
+    data = read_toml(Path(path))
     source = str(path)
     known = {"title", "scenario", "seeds", "duration", "tolerance", "claims"}
     for key in data:
