@@ -4,7 +4,8 @@ The invoke is written before the request is sent; the completion records the
 worker that answered (``X-Scanproof-Worker``), the HTTP status, the body's
 status word and progress, every scan id and user id in the body, and an
 outcome from :func:`classify_exception` / :func:`classify_response`, the one
-table that says what a failure means:
+table that says what a failure means (it lives in :mod:`harness._answers`,
+shared with the locust user):
 
 ==========================================  =======  ===============================
 what happened                                outcome  why
@@ -35,52 +36,36 @@ from typing import Any
 
 import httpx
 
+from harness import _answers
+from harness._answers import (
+    ROUTER_UNAVAILABLE,
+    WORKER_HEADER,
+    classify_response,
+    completion_from_answer,
+    completion_from_exception,
+)
 from harness.contract import Contract
 from harness.history import Completion, HistoryWriter
 from harness.schema import Kind, Outcome
 
-WORKER_HEADER = "x-scanproof-worker"
-ROUTER_UNAVAILABLE = "worker_unavailable"
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "ROUTER_UNAVAILABLE",
+    "WORKER_HEADER",
+    "ScanClient",
+    "classify_exception",
+    "classify_response",
+]
 
 # Retry policy, stated: the recording client never retries. A retry would hide
 # exactly the failures we are here to count, and could repeat a discover.
 DEFAULT_TIMEOUT_S = 5.0
+_HTTPX_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def classify_exception(exc: Exception) -> Outcome:
     """The outcome of a request that raised ``exc`` (see the module table)."""
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-        return "fail"
-    return "info"
-
-
-def classify_response(status_code: int, body: Any) -> Outcome:
-    """The outcome of a request that got an HTTP answer."""
-    if status_code == 502 and isinstance(body, dict) and body.get("error") == ROUTER_UNAVAILABLE:
-        return "fail"
-    if status_code >= 500:
-        return "info"
-    return "ok"
-
-
-def _ids(body: Any, items: str, field: str) -> str:
-    """Every value of ``field`` at the top level and in ``body[items]``, sorted and joined."""
-    if not isinstance(body, dict):
-        return ""
-    found: set[str] = set()
-    candidates = [body]
-    entries = body.get(items)
-    if isinstance(entries, list):
-        candidates += [e for e in entries if isinstance(e, dict)]
-    for entry in candidates:
-        value = entry.get(field)
-        if isinstance(value, str) and value:
-            found.add(value)
-    return ",".join(sorted(found))
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else -1
+    return _answers.classify_exception(exc, never_sent=_HTTPX_NEVER_SENT)
 
 
 class ScanClient:
@@ -164,35 +149,17 @@ class ScanClient:
                 json=c.discover_body(filters, fail=fail) if method == "POST" else None,
             )
         except Exception as exc:  # every failure is recorded, then judged by the table
-            outcome = classify_exception(exc)
-            done = Completion(outcome=outcome, error=f"{type(exc).__name__}: {exc}"[:300])
+            done = completion_from_exception(exc, never_sent=_HTTPX_NEVER_SENT)
             self.recorder.complete(op, done)
             return done
-        error = ""
-        try:
-            body: Any = response.json()
-        except ValueError:
-            body, error = None, "response body is not JSON"
-        header = response.headers.get(WORKER_HEADER)
-        worker = int(header) if header is not None and header.isdigit() else -1
-        if pin is not None and worker < 0:
-            worker = pin
-        progress = body.get(c.progress_field) if isinstance(body, dict) else None
-        has_progress = isinstance(progress, dict)
-        prog: dict[str, Any] = progress if isinstance(progress, dict) else {}
-        status_word = body.get(c.status_field) if isinstance(body, dict) else None
-        done = Completion(
-            outcome=classify_response(response.status_code, body),
-            worker=worker,
-            http_status=response.status_code,
-            body_status=status_word if isinstance(status_word, str) else "",
-            completed=_int(prog.get(c.completed_field)),
-            total=_int(prog.get(c.total_field)),
-            found=_int(prog.get(c.found_field)),
-            has_progress=has_progress,
-            body_scan_ids=_ids(body, c.items_field, c.scan_id_field),
-            body_user_ids=_ids(body, c.items_field, c.user_id_field),
-            scan_id=_discovered_id(kind, response.status_code, body, c.scan_id_field),
+        body, error = _answers.parse_body(response.content)
+        done = completion_from_answer(
+            kind,
+            c,
+            response.status_code,
+            body,
+            worker_header=response.headers.get(WORKER_HEADER),
+            pin=pin,
             error=error,
         )
         self.recorder.complete(op, done)
@@ -230,10 +197,3 @@ class ScanClient:
         """Fetch a scan's results as ``tenant``."""
         path = self.contract.results_url(scan_id)
         return await self._call("results", "GET", path, tenant=tenant, scan_id=scan_id, pin=pin)
-
-
-def _discovered_id(kind: Kind, status_code: int, body: Any, field: str) -> str:
-    if kind != "discover" or status_code != 200 or not isinstance(body, dict):
-        return ""
-    value = body.get(field)
-    return value if isinstance(value, str) else ""

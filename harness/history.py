@@ -1,7 +1,8 @@
 """Recording and reading histories.
 
 A :class:`HistoryWriter` appends one process's events to its own JSONL shard,
-flushing every line, so a crash loses at most the line being written.
+flushing every line, so a crash loses at most the line being written (the
+writer itself lives in the stdlib-only :mod:`harness._shard`, re-exported here).
 :func:`load_history` pairs the shards of a run into two tables (see
 :mod:`harness.schema` for every column):
 
@@ -17,15 +18,9 @@ flushing every line, so a crash loses at most the line being written.
 
 from __future__ import annotations
 
-import dataclasses
-import itertools
-import json
-import threading
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import pandas as pd
@@ -33,51 +28,24 @@ import pyarrow as pa
 import pyarrow.json as pajson
 
 from harness import schema as S
+from harness._shard import Completion, EventRecorder, FaultRecord, HistoryWriter
 from harness.errors import InfrastructureError, UsageError
+
+__all__ = [
+    "Completion",
+    "EventRecorder",
+    "FaultRecord",
+    "History",
+    "HistoryWriter",
+    "load_history",
+    "pair_events",
+    "write_tables",
+]
 
 SHARD_GLOB = "*.jsonl"
 OPS_TABLE = "ops.parquet"
 FAULTS_TABLE = "faults.parquet"
 NO_COMPLETION = "no completion recorded (the recording process stopped mid-request)"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Completion:
-    """How one request ended. Absent numbers are -1, absent strings empty."""
-
-    outcome: S.Outcome
-    worker: int = -1
-    http_status: int = 0
-    body_status: str = ""
-    completed: int = -1
-    total: int = -1
-    found: int = -1
-    has_progress: bool = False
-    body_scan_ids: str = ""
-    body_user_ids: str = ""
-    scan_id: str = ""  # discover: the id the service issued
-    error: str = ""
-
-
-_COMPLETION_FIELDS = tuple(f.name for f in dataclasses.fields(Completion))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FaultRecord:
-    """One nemesis action, recorded with proof that it landed."""
-
-    fault_id: str
-    fault: str
-    target: str
-    t_start_ns: int
-    t_end_ns: int
-    landed: bool
-    evidence: str
-    params: str = "{}"
-    destructive: bool = False
-    scope: str = "listed"  # "all" or "listed"
-    affected_scans: str = ""
-    affected_tenants: str = ""
 
 
 @dataclass(frozen=True)
@@ -88,86 +56,6 @@ class History:
     faults: pd.DataFrame
     unpaired_ops: int = 0  # invokes with no completion (counted as info)
     shards: tuple[str, ...] = field(default=())
-
-
-class HistoryWriter:
-    """Append-only JSONL shard for one recording process.
-
-    Thread-safe; every line is flushed as it is written. ``invoke`` is written
-    before the request is sent, so an op whose process died still appears.
-    """
-
-    def __init__(self, directory: Path, *, proc: str) -> None:
-        if not proc or any(c in proc for c in "/\\:"):
-            raise UsageError(f"proc {proc!r}: must be non-empty without '/', '\\' or ':'")
-        directory.mkdir(parents=True, exist_ok=True)
-        self.proc = proc
-        self.path = directory / f"{proc}.jsonl"
-        self._file = self.path.open("a", buffering=1, encoding="utf-8")
-        self._lock = threading.Lock()
-        self._seq = itertools.count()
-
-    def _write(self, event: dict[str, Any]) -> None:
-        line = json.dumps(event, separators=(",", ":")) + "\n"
-        with self._lock:
-            self._file.write(line)
-
-    def invoke(
-        self,
-        *,
-        kind: S.Kind,
-        tenant: str,
-        scan_id: str = "",
-        filters: str = "",
-        pinned_worker: int = -1,
-    ) -> str:
-        """Record that a request is about to be sent; returns the op id."""
-        op_id = f"{self.proc}:{next(self._seq)}"
-        self._write(
-            {
-                S.EVENT: S.EV_INVOKE,
-                S.OP: op_id,
-                S.PROC: self.proc,
-                S.KIND: kind,
-                S.TENANT: tenant,
-                S.SCAN_ID: scan_id,
-                S.FILTERS: filters,
-                S.PINNED_WORKER: pinned_worker,
-                S.T_INVOKE: time.monotonic_ns(),
-            }
-        )
-        return op_id
-
-    def complete(self, op_id: str, completion: Completion) -> None:
-        """Record how the request ``op_id`` ended."""
-        # asdict() deep-copies recursively; a flat read of the fields is ~5x cheaper
-        event = {name: getattr(completion, name) for name in _COMPLETION_FIELDS}
-        event[S.EVENT] = S.EV_COMPLETE
-        event[S.OP] = op_id
-        event[S.T_COMPLETE] = time.monotonic_ns()
-        self._write(event)
-
-    def fault(self, record: FaultRecord) -> None:
-        """Record one nemesis action."""
-        event = dataclasses.asdict(record)
-        event[S.EVENT] = S.EV_FAULT
-        self._write(event)
-
-    def close(self) -> None:
-        with self._lock:
-            if not self._file.closed:
-                self._file.close()
-
-    def __enter__(self) -> HistoryWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 # Explicit schema: shards mix event types, so inference from the first block would guess wrong.
