@@ -37,6 +37,9 @@ from harness.schema import Kind, Outcome
 WORKER_HEADER = "x-scanproof-worker"
 ROUTER_UNAVAILABLE = "worker_unavailable"
 NOT_JSON = "response body is not JSON"
+# Retry policy, stated for every recording client: no retries (a retry would hide exactly
+# the failures we are here to count, and could repeat a discover), and this timeout.
+DEFAULT_TIMEOUT_S = 5.0
 
 # Exceptions that prove the request never reached a worker, whatever the client library.
 _NEVER_SENT: tuple[type[BaseException], ...] = (ConnectionRefusedError,)

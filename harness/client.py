@@ -38,6 +38,7 @@ import httpx
 
 from harness import _answers
 from harness._answers import (
+    DEFAULT_TIMEOUT_S,
     ROUTER_UNAVAILABLE,
     WORKER_HEADER,
     classify_response,
@@ -57,9 +58,6 @@ __all__ = [
     "classify_response",
 ]
 
-# Retry policy, stated: the recording client never retries. A retry would hide
-# exactly the failures we are here to count, and could repeat a discover.
-DEFAULT_TIMEOUT_S = 5.0
 _HTTPX_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 

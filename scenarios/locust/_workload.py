@@ -1,0 +1,222 @@
+"""The locust driver's settings and per-user scan bookkeeping: no locust, no gevent.
+
+Everything the locust user decides (tenant names, filters, probes, when a scan is
+over) is here as plain, seeded, testable code; :mod:`scenarios.locust.scan_load`
+only sends the requests. Settings come from the environment, so they reach
+locust processes started by ``scanproof run --driver locust``, by hand, or on
+other machines:
+
+==============================  ===============================================
+variable                        meaning (default)
+==============================  ===============================================
+``SCANPROOF_RUN_DIR``           where shards and run.json go
+                                (``scanproof-runs/<time>-locust``)
+``SCANPROOF_SEED``              seeds tenants, filters and probes (0)
+``SCANPROOF_SCENARIO``          catalogue name or .toml whose workload the users
+                                follow (``steady``; faults are the runner's job)
+``SCANPROOF_WORKLOAD``          JSON of scenario fields; wins over the scenario
+``SCANPROOF_CONTRACT``          contract .toml for another app (reference schema)
+``SCANPROOF_TIME_SCALE``        when the app has no meta endpoint (1.0)
+``SCANPROOF_RETENTION_S``       when the app has no meta endpoint
+``SCANPROOF_SCAN_DEADLINE_S``   when the app has no meta endpoint
+``SCANPROOF_LOCUST_JUDGE``      ``0``: do not run the checkers when locust quits
+==============================  ===============================================
+
+>>> s = settings_from_env({"SCANPROOF_SEED": "3", "SCANPROOF_RUN_DIR": "/tmp/r"})
+>>> s.seed, s.workload.poll_interval
+(3, 3.0)
+>>> tenant_name(3, worker_index=0, user_index=1) == tenant_name(3, worker_index=0, user_index=1)
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.contract import Contract, load_contract
+from harness.errors import UsageError
+from harness.plan import ASSETS
+from harness.scenario import Scenario, load_scenario_file
+
+TERMINAL = frozenset({"complete", "failed"})
+# The runner's check window (harness.runner._resolve): the meta's deadline gets 50% slack,
+# and the last tenth of the retention (at least a poll) is left unjudged.
+DEADLINE_SLACK = 1.5
+RETENTION_SLACK = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Real seconds, from the app's meta endpoint or the environment."""
+
+    time_scale: float
+    retention_s: float  # how long a finished scan must stay readable
+    scan_deadline_s: float  # by when a scan must be terminal (the app's own, no slack)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """What every locust process of one run reads from its environment."""
+
+    run_dir: Path
+    seed: int = 0
+    workload: Scenario = field(default_factory=lambda: Scenario(name="steady"))
+    contract: Contract = field(default_factory=Contract)
+    fallback: Mapping[str, float] = field(default_factory=dict)  # time_scale / retention / deadline
+    judge: bool = True
+
+
+def settings_from_env(env: Mapping[str, str]) -> Settings:
+    """Read :class:`Settings`; a bad value raises one UsageError naming it."""
+    run_dir = env.get("SCANPROOF_RUN_DIR") or str(
+        Path("scanproof-runs") / f"{dt.datetime.now():%Y%m%d-%H%M%S}-locust"
+    )
+    raw_seed = env.get("SCANPROOF_SEED", "0")
+    try:
+        seed = int(raw_seed)
+    except ValueError:
+        raise UsageError(f"SCANPROOF_SEED={raw_seed!r}: must be a whole number") from None
+    fallback: dict[str, float] = {}
+    for name in ("time_scale", "retention_s", "scan_deadline_s"):
+        value = env.get(f"SCANPROOF_{name.upper()}")
+        if value:
+            try:
+                fallback[name] = float(value)
+            except ValueError:
+                raise UsageError(
+                    f"SCANPROOF_{name.upper()}={value!r}: must be a number of seconds"
+                ) from None
+    contract_path = env.get("SCANPROOF_CONTRACT")
+    return Settings(
+        run_dir=Path(run_dir),
+        seed=seed,
+        workload=_workload(env),
+        contract=load_contract(Path(contract_path)) if contract_path else Contract(),
+        fallback=fallback,
+        judge=env.get("SCANPROOF_LOCUST_JUDGE", "1") != "0",
+    )
+
+
+def _workload(env: Mapping[str, str]) -> Scenario:
+    raw = env.get("SCANPROOF_WORKLOAD")
+    if raw:
+        try:
+            fields = json.loads(raw)
+            fields.pop("faults", None)
+            return Scenario(**fields)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise UsageError(f"SCANPROOF_WORKLOAD: not a JSON scenario ({exc})") from None
+    name = env.get("SCANPROOF_SCENARIO", "steady")
+    if name.endswith(".toml") or "/" in name:
+        return load_scenario_file(Path(name))
+    from scenarios.catalogue import get_scenario
+
+    return get_scenario(name)
+
+
+def workload_json(scenario: Scenario) -> str:
+    """``SCANPROOF_WORKLOAD`` for a scenario (its faults stay with the runner)."""
+    fields = dataclasses.asdict(scenario)
+    fields.pop("faults")
+    return json.dumps(fields, sort_keys=True)
+
+
+def resolve_timing(meta: Mapping[str, Any], fallback: Mapping[str, float]) -> Timing:
+    """Timing from the meta endpoint, else the environment's fallback values."""
+
+    def pick(name: str) -> float | None:
+        for value in (meta.get(name), fallback.get(name)):
+            if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+                return float(value)
+        return None
+
+    missing = [n for n in ("retention_s", "scan_deadline_s") if pick(n) is None]
+    if missing:
+        names = " and ".join(f"SCANPROOF_{n.upper()}" for n in missing)
+        raise UsageError(f"the app has no meta endpoint stating {missing}: set {names} (seconds)")
+    return Timing(
+        time_scale=pick("time_scale") or 1.0,
+        retention_s=pick("retention_s") or 0.0,
+        scan_deadline_s=pick("scan_deadline_s") or 0.0,
+    )
+
+
+def check_window(timing: Timing, poll_interval_s: float) -> dict[str, Any]:
+    """run.json's ``check`` settings, computed as the runner computes them."""
+    margin = max(poll_interval_s, RETENTION_SLACK * timing.retention_s)
+    return {
+        "retention_s": max(timing.retention_s - margin, margin),
+        "scan_deadline_s": timing.scan_deadline_s * DEADLINE_SLACK,
+        "final_heal_ns": None,
+    }
+
+
+def tenant_name(seed: int, *, worker_index: int, user_index: int) -> str:
+    """Each locust user is one tenant, named from the seed, its process and its index."""
+    rng = random.Random(f"locust:{seed}:{worker_index}:{user_index}")
+    return f"lu{worker_index}-{user_index}-{rng.getrandbits(24):06x}"
+
+
+@dataclass(slots=True)
+class LiveScan:
+    """One scan a user is following."""
+
+    scan_id: str
+    accepted_at: float
+    deadline: float  # give up waiting for a terminal state after this
+    probe_at_poll: int  # probe another user's scan after this many polls; 0: never
+    polls: int = 0
+    linger_until: float | None = None  # set when first seen terminal
+
+    def over(self, now: float) -> bool:
+        if self.linger_until is not None:
+            return now >= self.linger_until
+        return now >= self.deadline
+
+
+class UserPlan:
+    """A user's seeded decisions: filters, failing scans, probes, overlaps.
+
+    >>> w = Scenario(name="w", probes=1.0)
+    >>> a, b = UserPlan(w, seed=1, tenant="t"), UserPlan(w, seed=1, tenant="t")
+    >>> [a.next_filters() for _ in range(5)] == [b.next_filters() for _ in range(5)]
+    True
+    """
+
+    def __init__(self, workload: Scenario, *, seed: int, tenant: str) -> None:
+        self.workload = workload
+        self.rng = random.Random(f"{seed}:{tenant}")
+        self._filters: dict[str, str] | None = None
+        self._scans = 0
+
+    def next_filters(self) -> dict[str, str] | None:
+        """Sometimes the previous scan's filters (its result slot), else new ones."""
+        if self._scans == 0 or self.rng.random() >= self.workload.same_filters:
+            self._filters = None if self.rng.random() < 0.4 else {"asset": self.rng.choice(ASSETS)}
+        self._scans += 1
+        return dict(self._filters) if self._filters else None
+
+    def next_fail(self) -> bool:
+        return self.workload.failing > 0 and self.rng.random() < self.workload.failing
+
+    def probe_at_poll(self) -> int:
+        """After which poll of a new scan to probe another user's scan (0: never)."""
+        if self.rng.random() < self.workload.probes:
+            return self.rng.randint(1, 6)
+        return 0
+
+    def overlap(self) -> bool:
+        """Start the next scan while the previous one lingers?"""
+        return self.rng.random() < self.workload.overlap
+
+    def choose_victim(self, known: list[tuple[str, str]], tenant: str) -> tuple[str, str] | None:
+        """Another tenant's (tenant, scan id) to probe, from the process's known scans."""
+        others = [k for k in known if k[0] != tenant]
+        return self.rng.choice(others) if others else None
