@@ -128,6 +128,25 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         help="run directory (default: scanproof-runs/<time>-<scenario>-<preset>-s<seed>)",
     )
     g.add_argument("--quiet", action="store_true", help="no progress lines")
+    d = parser.add_argument_group("driver")
+    d.add_argument(
+        "--driver",
+        choices=("scripted", "locust"),
+        default=_env("driver", "scripted"),
+        help="who sends the requests: the seeded scripted plan (default) or locust users",
+    )
+    d.add_argument(
+        "--users",
+        type=int,
+        default=_env("users", "10"),
+        help="--driver locust: concurrent users, each one tenant (default 10)",
+    )
+    d.add_argument(
+        "--spawn-rate",
+        type=float,
+        default=_env("spawn_rate", "10"),
+        help="--driver locust: users started per second (default 10)",
+    )
 
 
 def load_thresholds(path: Path | None) -> dict[str, int]:

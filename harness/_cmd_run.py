@@ -60,6 +60,9 @@ def options_from_args(args: argparse.Namespace, thresholds: dict[str, int]) -> R
         thresholds=thresholds,
         allow_destructive=args.allow_destructive,
         allow_remote_faults=args.allow_remote_faults,
+        driver=args.driver,
+        users=args.users,
+        spawn_rate=args.spawn_rate,
     )
 
 

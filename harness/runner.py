@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from harness import schema as S
+from harness._locust_driver import locust_command, locust_env, package_version, run_locust
 from harness.checkers import CheckConfig, judge
 from harness.client import DEFAULT_TIMEOUT_S, ScanClient
 from harness.cluster import Cluster
@@ -70,6 +71,9 @@ class RunOptions:
     thresholds: Mapping[str, int] = field(default_factory=dict)
     allow_destructive: bool = False
     allow_remote_faults: bool = False
+    driver: str = "scripted"  # scripted | locust
+    users: int = 10  # locust only: concurrent users (each one tenant)
+    spawn_rate: float = 10.0  # locust only: users started per second
 
     @property
     def is_reference(self) -> bool:
@@ -178,6 +182,24 @@ def _scenario_for(options: RunOptions, scale: float) -> Scenario:
     return dataclasses.replace(scenario, **changes) if changes else scenario
 
 
+async def _fault_schedule(nemesis: Nemesis, plan: Plan, timing: Timing, errors: list[str]) -> int:
+    """Apply the plan's faults on time, then the final heal; returns the heal's start time."""
+
+    async def one_fault(planned: Any) -> None:
+        await asyncio.sleep(max(0.0, timing.at(planned.at_s) - time.monotonic()))
+        try:
+            await nemesis.apply(planned)
+        except ScanproofError as exc:  # a fault that did not land: the run is unknown
+            errors.append(f"fault {planned.step.fault}: {exc}")
+
+    await asyncio.gather(*(one_fault(f) for f in plan.faults))
+    await asyncio.sleep(max(0.0, timing.at(plan.heal_at_s) - time.monotonic()))
+    record = await nemesis.heal()
+    if not record.landed:
+        errors.append(f"final heal did not restore the cluster: {record.evidence}")
+    return record.t_start_ns
+
+
 async def _execute(
     cluster: Cluster,
     plan: Plan,
@@ -209,21 +231,6 @@ async def _execute(
         )
         nemesis.records = records  # shared, so the caller sees faults even after a crash
 
-        async def one_fault(planned: Any) -> None:
-            await asyncio.sleep(max(0.0, timing.at(planned.at_s) - time.monotonic()))
-            try:
-                await nemesis.apply(planned)
-            except ScanproofError as exc:  # a fault that did not land: the run is unknown
-                errors.append(f"fault {planned.step.fault}: {exc}")
-
-        async def faults() -> int:
-            await asyncio.gather(*(one_fault(f) for f in plan.faults))
-            await asyncio.sleep(max(0.0, timing.at(plan.heal_at_s) - time.monotonic()))
-            record = await nemesis.heal()
-            if not record.landed:
-                errors.append(f"final heal did not restore the cluster: {record.evidence}")
-            return record.t_start_ns
-
         async def report() -> None:
             while True:
                 await asyncio.sleep(1.0)
@@ -239,10 +246,65 @@ async def _execute(
 
         reporter = asyncio.create_task(report())
         try:
-            _, heal_ns = await asyncio.gather(driver.run(), faults())
+            _, heal_ns = await asyncio.gather(
+                driver.run(), _fault_schedule(nemesis, plan, timing, errors)
+            )
         finally:
             reporter.cancel()
             await client.aclose()
+    return heal_ns, errors
+
+
+def _driver_config(options: RunOptions) -> dict[str, Any]:
+    if options.driver == "scripted":
+        return {"name": "scripted"}
+    if options.driver != "locust":
+        raise UsageError(f"--driver {options.driver!r}: valid: scripted, locust")
+    if options.users < 1:
+        raise UsageError(f"--users {options.users}: must be >= 1")
+    if not options.spawn_rate > 0:
+        raise UsageError(f"--spawn-rate {options.spawn_rate}: must be > 0 users per second")
+    return {
+        "name": "locust",
+        "users": options.users,
+        "spawn_rate": options.spawn_rate,
+        "locust": package_version("locust"),
+    }
+
+
+async def _execute_locust(
+    cluster: Cluster,
+    plan: Plan,
+    timing: Timing,
+    options: RunOptions,
+    run_dir: Path,
+    progress: Progress | None,
+    records: list[FaultRecord],
+) -> tuple[int | None, list[str]]:
+    """Like :func:`_execute`, with locust (its own process) as the driver."""
+    errors: list[str] = []
+    with HistoryWriter(run_dir, proc="nemesis") as fault_writer:
+        nemesis = Nemesis(
+            cluster,
+            fault_writer,
+            contract=options.contract,
+            time_scale=timing.scale,
+            seed=plan.seed,
+        )
+        nemesis.records = records
+        cmd = locust_command(
+            cluster.router_url,
+            run_dir,
+            users=options.users,
+            spawn_rate=options.spawn_rate,
+            run_s=timing.end - time.monotonic(),
+        )
+        env = locust_env(run_dir, seed=plan.seed, workload=plan.scenario, contract=options.contract)
+        if progress is not None:
+            progress(f"locust: {options.users} users, log in {run_dir}/locust.log")
+        _, heal_ns = await asyncio.gather(
+            run_locust(cmd, env, run_dir), _fault_schedule(nemesis, plan, timing, errors)
+        )
     return heal_ns, errors
 
 
@@ -316,6 +378,7 @@ def run_chaos(options: RunOptions, *, progress: Progress | None = None) -> RunRe
             "router": options.router,
             "redis": {"spec": options.redis},
             "contract": dataclasses.asdict(options.contract),
+            "driver": _driver_config(options),
         }
     )
     record["thresholds"] = dict(options.thresholds)
@@ -372,8 +435,9 @@ def run_chaos(options: RunOptions, *, progress: Progress | None = None) -> RunRe
             )
             write_record(run_dir, record)
             nemesis_records: list[FaultRecord] = []
+            execute = _execute if options.driver == "scripted" else _execute_locust
             heal_ns, errors = asyncio.run(
-                _execute(cluster, plan, timing, options, run_dir, progress, nemesis_records)
+                execute(cluster, plan, timing, options, run_dir, progress, nemesis_records)
             )
             record["check"]["final_heal_ns"] = heal_ns
             record["infrastructure_errors"] = errors

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.contract import Contract, load_contract
+from harness.contract import Contract, contract_from_mapping, load_contract
 from harness.errors import UsageError
 from harness.plan import ASSETS
 from harness.scenario import Scenario, load_scenario_file
@@ -94,11 +94,18 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
                     f"SCANPROOF_{name.upper()}={value!r}: must be a number of seconds"
                 ) from None
     contract_path = env.get("SCANPROOF_CONTRACT")
+    contract_json = env.get("SCANPROOF_CONTRACT_JSON")  # from scanproof run --driver locust
+    if contract_json:
+        contract = contract_from_mapping(
+            json.loads(contract_json), source="SCANPROOF_CONTRACT_JSON"
+        )
+    else:
+        contract = load_contract(Path(contract_path)) if contract_path else Contract()
     return Settings(
         run_dir=Path(run_dir),
         seed=seed,
         workload=_workload(env),
-        contract=load_contract(Path(contract_path)) if contract_path else Contract(),
+        contract=contract,
         fallback=fallback,
         judge=env.get("SCANPROOF_LOCUST_JUDGE", "1") != "0",
     )
