@@ -46,6 +46,9 @@ from harness.plan import ASSETS
 from harness.scenario import Scenario, load_scenario_file
 
 TERMINAL = frozenset({"complete", "failed"})
+# Locust statistics group requests by kind, not by URL.
+REQUEST_NAMES = ("discover", "status", "results", "probe status", "probe results")
+STOPPED_MID_REQUEST = "locust stopped the user mid-request"
 # The runner's check window (harness.runner._resolve): the meta's deadline gets 50% slack,
 # and the last tenth of the retention (at least a poll) is left unjudged.
 DEADLINE_SLACK = 1.5

@@ -56,7 +56,13 @@ from harness._answers import (
 from harness._shard import Completion, EventRecorder, HistoryWriter, check_proc
 from harness.run_record import RUN_JSON, new_record, write_record
 from harness.schema import Kind
-from scenarios.locust._workload import Settings, Timing, check_window, resolve_timing
+from scenarios.locust._workload import (
+    STOPPED_MID_REQUEST,
+    Settings,
+    Timing,
+    check_window,
+    resolve_timing,
+)
 from scenarios.locust._workload import settings_from_env as _settings_from_env
 
 log = logging.getLogger("scanproof.locust")
@@ -65,7 +71,6 @@ MSG_LINES = "scanproof_history"  # worker -> master: {"proc", "lines", "final"}
 MSG_STOP = "scanproof_stop"  # master -> worker: stop your users and send the rest
 FLUSH_EVERY_S = 0.5
 FINAL_WAIT_S = 30.0
-STOPPED_MID_REQUEST = "locust stopped the user mid-request"
 
 
 class _State:
