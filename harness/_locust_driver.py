@@ -66,6 +66,10 @@ def locust_command(
         str(run_dir / "locust"),
         "--html",
         str(run_dir / "locust.html"),
+        # the CSV is rewritten once a second and may miss the last second; the JSON
+        # file is written at exit from the final statistics
+        "--json-file",
+        str(run_dir / "locust"),
     ]
 
 

@@ -236,6 +236,7 @@ def _write_run_record(environment: Environment) -> None:
     record["retry_policies"] = {
         "client": f"locust FastHttpUser: no retries; {DEFAULT_TIMEOUT_S} s timeouts"
     }
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
     write_record(settings.run_dir, record)
 
 
