@@ -22,8 +22,14 @@ def _env(name: str, default: str | None) -> str | None:
     return os.environ.get("SCANPROOF_" + name.upper().replace("-", "_"), default)
 
 
-def add_cluster_options(parser: argparse.ArgumentParser) -> None:
-    """--app, --preset, --flag, --workers, --router, --redis and the fault opt-ins."""
+def add_cluster_options(
+    parser: argparse.ArgumentParser, *, redis_default: str = "embedded", start_method: bool = False
+) -> None:
+    """--app, --preset, --flag, --workers, --router, --redis and the fault opt-ins.
+
+    ``start_method`` adds ``--start-method fork|spawn`` (``up``: a long-lived cluster of
+    an app that may not be fork-safe).
+    """
     g = parser.add_argument_group("cluster")
     g.add_argument(
         "--app",
@@ -34,7 +40,8 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--preset",
         default=_env("preset", None),
-        help="reference service preset: pre-fix, claimed-fix (default), late-fix, sound",
+        help="reference service preset: pre-fix, claimed-fix, late-fix, sound "
+        "(run and gate default to claimed-fix)",
     )
     g.add_argument(
         "--flag",
@@ -46,8 +53,10 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--workers",
         type=int,
+        # a string default is converted only when this verb runs: a bad SCANPROOF_WORKERS
+        # breaks this verb with a clear message, not every other verb
         default=_env("workers", None),
-        help="worker processes (default: the scenario's, 4)",
+        help="worker processes (default 4)",
     )
     g.add_argument(
         "--router",
@@ -56,10 +65,18 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--redis",
-        default=_env("redis", "embedded"),
+        default=_env("redis", redis_default),
         metavar="auto|embedded|server|URL",
-        help="which Redis the workers share (default: embedded fakeredis)",
+        help=f"which Redis the workers share (default: {redis_default})",
     )
+    if start_method:
+        g.add_argument(
+            "--start-method",
+            choices=("fork", "spawn"),
+            default=_env("start_method", "fork"),
+            help="fork workers from a preloaded parent (default) or spawn each fresh "
+            "(for apps that are not fork-safe)",
+        )
     g.add_argument(
         "--allow-destructive",
         action="store_true",

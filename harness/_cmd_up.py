@@ -10,14 +10,13 @@ every process of the cluster still exits within a few seconds.
 from __future__ import annotations
 
 import argparse
-import os
+import json
 import signal
 import sys
 from types import FrameType
 
-from harness.cluster import DEFAULT_APP
+from harness._cli_options import add_cluster_options, parse_flags
 from harness.errors import EXIT_PASS
-from harness.router import POLICIES
 
 HELP = "start a multi-worker cluster behind a per-request router; Ctrl-C stops it"
 
@@ -27,52 +26,7 @@ class _Stop(Exception):
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    env = os.environ.get
-    parser.add_argument(
-        "--app",
-        default=env("SCANPROOF_APP", DEFAULT_APP),
-        help=f"ASGI app as MODULE:ATTR, importable from here (default {DEFAULT_APP})",
-    )
-    parser.add_argument(
-        "--preset",
-        default=env("SCANPROOF_PRESET"),
-        help="reference service preset, passed as REFIMPL_PRESET (pre-fix, claimed-fix, ...)",
-    )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        # A string default goes through type=int only when `up` runs, so a bad
-        # SCANPROOF_WORKERS cannot break the other verbs.
-        default=env("SCANPROOF_WORKERS", "4"),
-        help="worker processes (default 4)",
-    )
-    parser.add_argument(
-        "--router",
-        default=env("SCANPROOF_ROUTER", "round-robin"),
-        help=f"routing policy: {', '.join(POLICIES)} (default round-robin)",
-    )
-    parser.add_argument(
-        "--redis",
-        default=env("SCANPROOF_REDIS", "auto"),
-        help="auto | embedded | server | redis://HOST:PORT/DB (default auto)",
-    )
-    parser.add_argument(
-        "--start-method",
-        choices=("fork", "spawn"),
-        default=env("SCANPROOF_START_METHOD", "fork"),
-        help="fork workers from a preloaded parent (default) or spawn each fresh "
-        "(for apps that are not fork-safe)",
-    )
-    parser.add_argument(
-        "--allow-destructive",
-        action="store_true",
-        help="allow flush/eviction/config changes on an external --redis URL",
-    )
-    parser.add_argument(
-        "--allow-remote-faults",
-        action="store_true",
-        help="allow fault injection on a non-loopback --redis host",
-    )
+    add_cluster_options(parser, redis_default="auto", start_method=True)
 
 
 def _raise_stop(signum: int, frame: FrameType | None) -> None:
@@ -86,12 +40,14 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _raise_stop)
     cluster = None
     try:
+        flags = parse_flags(args.flag)
         cluster = Cluster.start(
             app=args.app,
-            workers=args.workers,
+            workers=4 if args.workers is None else args.workers,
             router=args.router,
             redis=args.redis,
             preset=args.preset,
+            env={"REFIMPL_FLAGS": json.dumps(flags)} if flags else None,
             start_method=args.start_method,
             allow_destructive=args.allow_destructive,
             allow_remote_faults=args.allow_remote_faults,
