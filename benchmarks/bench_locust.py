@@ -17,7 +17,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -56,15 +55,18 @@ def _run(
         "--run-time",
         f"{run_time}s",
         "--only-summary",
-        "--csv",
+        # final statistics (the CSV is rewritten once a second and can miss the last one)
+        "--json-file",
         str(run_dir / "locust"),
         user_class,
     ]
     subprocess.run(cmd, env=env, check=False, capture_output=True, timeout=run_time + 60)
-    with (run_dir / "locust_stats.csv").open() as f:
-        row = next(r for r in csv.DictReader(f) if r["Name"] == "Aggregated")
+    entries = json.loads((run_dir / "locust.json").read_text())
+    requests = sum(int(e["num_requests"]) for e in entries)
+    first = min(float(e["start_time"]) for e in entries)
+    last = max(float(e["last_request_timestamp"]) for e in entries)
     lines = sum(1 for p in run_dir.glob("*.jsonl") for _ in p.open())
-    return float(row["Requests/s"]), int(row["Request Count"]), lines
+    return requests / (last - first), requests, lines
 
 
 def main() -> None:
