@@ -360,6 +360,7 @@ def judge_run_dir(run_dir: Path, *, thresholds: Mapping[str, int] | None = None)
 
 def run_chaos(options: RunOptions, *, progress: Progress | None = None) -> RunResult:
     """Run one scenario against a fresh cluster and judge it; see the module docstring."""
+    driver = _driver_config(options)  # bad driver options: refused before anything exists
     run_dir = options.out or default_run_dir(options)
     if (run_dir / "run.json").exists():
         raise UsageError(f"--out {run_dir} already holds a run; pass another --out or remove it")
@@ -378,7 +379,7 @@ def run_chaos(options: RunOptions, *, progress: Progress | None = None) -> RunRe
             "router": options.router,
             "redis": {"spec": options.redis},
             "contract": dataclasses.asdict(options.contract),
-            "driver": _driver_config(options),
+            "driver": driver,
         }
     )
     record["thresholds"] = dict(options.thresholds)
