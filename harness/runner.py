@@ -27,16 +27,17 @@ from typing import Any
 import httpx
 
 from harness import schema as S
-from harness._locust_driver import locust_command, locust_env, package_version, run_locust
+from harness._execute import execute_locust, execute_scripted
+from harness._locust_driver import package_version
 from harness.checkers import CheckConfig, judge
-from harness.client import DEFAULT_TIMEOUT_S, ScanClient
+from harness.client import DEFAULT_TIMEOUT_S
 from harness.cluster import Cluster
 from harness.contract import Contract
-from harness.driver import ScriptedDriver, Timing
+from harness.driver import Timing
 from harness.errors import InfrastructureError, ScanproofError, UsageError
-from harness.history import FaultRecord, History, HistoryWriter, load_history, write_tables
-from harness.nemesis import Nemesis, check_supported
-from harness.plan import DEFAULT_SCAN_S, Plan, make_plan
+from harness.history import FaultRecord, History, load_history, write_tables
+from harness.nemesis import check_supported
+from harness.plan import DEFAULT_SCAN_S, make_plan
 from harness.run_record import new_record, now_iso, read_record, write_record
 from harness.scenario import Scenario
 from harness.verdict import Verdict
@@ -182,79 +183,6 @@ def _scenario_for(options: RunOptions, scale: float) -> Scenario:
     return dataclasses.replace(scenario, **changes) if changes else scenario
 
 
-async def _fault_schedule(nemesis: Nemesis, plan: Plan, timing: Timing, errors: list[str]) -> int:
-    """Apply the plan's faults on time, then the final heal; returns the heal's start time."""
-
-    async def one_fault(planned: Any) -> None:
-        await asyncio.sleep(max(0.0, timing.at(planned.at_s) - time.monotonic()))
-        try:
-            await nemesis.apply(planned)
-        except ScanproofError as exc:  # a fault that did not land: the run is unknown
-            errors.append(f"fault {planned.step.fault}: {exc}")
-
-    await asyncio.gather(*(one_fault(f) for f in plan.faults))
-    await asyncio.sleep(max(0.0, timing.at(plan.heal_at_s) - time.monotonic()))
-    record = await nemesis.heal()
-    if not record.landed:
-        errors.append(f"final heal did not restore the cluster: {record.evidence}")
-    return record.t_start_ns
-
-
-async def _execute(
-    cluster: Cluster,
-    plan: Plan,
-    timing: Timing,
-    options: RunOptions,
-    run_dir: Path,
-    progress: Progress | None,
-    records: list[FaultRecord],
-) -> tuple[int | None, list[str]]:
-    """Drive the plan and the faults; returns the final heal time and infrastructure errors."""
-    errors: list[str] = []
-    with (
-        HistoryWriter(run_dir, proc="driver-0") as ops_writer,
-        HistoryWriter(run_dir, proc="nemesis") as fault_writer,
-    ):
-        client = ScanClient(
-            cluster.router_url,
-            ops_writer,
-            contract=options.contract,
-            worker_urls=[w.url for w in cluster.workers],
-        )
-        driver = ScriptedDriver(client, plan, timing)
-        nemesis = Nemesis(
-            cluster,
-            fault_writer,
-            contract=options.contract,
-            time_scale=timing.scale,
-            seed=plan.seed,
-        )
-        nemesis.records = records  # shared, so the caller sees faults even after a crash
-
-        async def report() -> None:
-            while True:
-                await asyncio.sleep(1.0)
-                if progress is not None:
-                    c = driver.counts
-                    active = ",".join(sorted(nemesis.active)) or "none"
-                    progress(
-                        f"[{time.monotonic() - timing.t0:5.1f}s/{timing.end - timing.t0:.0f}s] "
-                        f"ops {c.ops}  scans {c.scans_started}/{len(plan.scans)} started "
-                        f"{c.scans_finished} done  owner not_found {c.not_found}  "
-                        f"results 404 {c.results_404}  errors {c.errors}  faults: {active}"
-                    )
-
-        reporter = asyncio.create_task(report())
-        try:
-            _, heal_ns = await asyncio.gather(
-                driver.run(), _fault_schedule(nemesis, plan, timing, errors)
-            )
-        finally:
-            reporter.cancel()
-            await client.aclose()
-    return heal_ns, errors
-
-
 def _driver_config(options: RunOptions) -> dict[str, Any]:
     if options.driver == "scripted":
         return {"name": "scripted"}
@@ -270,42 +198,6 @@ def _driver_config(options: RunOptions) -> dict[str, Any]:
         "spawn_rate": options.spawn_rate,
         "locust": package_version("locust"),
     }
-
-
-async def _execute_locust(
-    cluster: Cluster,
-    plan: Plan,
-    timing: Timing,
-    options: RunOptions,
-    run_dir: Path,
-    progress: Progress | None,
-    records: list[FaultRecord],
-) -> tuple[int | None, list[str]]:
-    """Like :func:`_execute`, with locust (its own process) as the driver."""
-    errors: list[str] = []
-    with HistoryWriter(run_dir, proc="nemesis") as fault_writer:
-        nemesis = Nemesis(
-            cluster,
-            fault_writer,
-            contract=options.contract,
-            time_scale=timing.scale,
-            seed=plan.seed,
-        )
-        nemesis.records = records
-        cmd = locust_command(
-            cluster.router_url,
-            run_dir,
-            users=options.users,
-            spawn_rate=options.spawn_rate,
-            run_s=timing.end - time.monotonic(),
-        )
-        env = locust_env(run_dir, seed=plan.seed, workload=plan.scenario, contract=options.contract)
-        if progress is not None:
-            progress(f"locust: {options.users} users, log in {run_dir}/locust.log")
-        _, heal_ns = await asyncio.gather(
-            run_locust(cmd, env, run_dir), _fault_schedule(nemesis, plan, timing, errors)
-        )
-    return heal_ns, errors
 
 
 def _ops_summary(history: History) -> dict[str, Any]:
@@ -436,7 +328,7 @@ def run_chaos(options: RunOptions, *, progress: Progress | None = None) -> RunRe
             )
             write_record(run_dir, record)
             nemesis_records: list[FaultRecord] = []
-            execute = _execute if options.driver == "scripted" else _execute_locust
+            execute = execute_scripted if options.driver == "scripted" else execute_locust
             heal_ns, errors = asyncio.run(
                 execute(cluster, plan, timing, options, run_dir, progress, nemesis_records)
             )
