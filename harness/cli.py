@@ -43,6 +43,8 @@ VERBS: dict[str, str] = {
     "matrix": "harness._cmd_matrix",
     "claims": "harness._cmd_claims",
     "compare": "harness._cmd_compare",
+    "explore": "harness._cmd_explore",
+    "replay": "harness._cmd_replay",
 }
 
 
