@@ -34,7 +34,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=_env("preset", None),
         help="reference service preset (default claimed-fix)",
     )
-    parser.add_argument("--redis", default=_env("redis", "embedded"), metavar="SPEC")
+    parser.add_argument(
+        "--flag",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override one reference service flag (JSON value; repeatable)",
+    )
+    parser.add_argument("--redis", default=_env("redis", "auto"), metavar="SPEC")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--tenants", type=int, default=2)
     parser.add_argument(
@@ -65,6 +72,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # hypothesis is imported here, when the verb runs, never by `scanproof --help`
+    from harness._cli_options import parse_flags
     from harness._explore_steps import RULES
     from harness.contract import Contract, load_contract
     from harness.schema import ANOMALY_CLASSES
@@ -73,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     is_reference = args.app.startswith("reference_impl.")
     config = ExploreConfig(
         preset=(args.preset or "claimed-fix") if is_reference else args.preset,
+        flags=parse_flags(args.flag),
         app=args.app,
         workers=args.workers,
         tenants=args.tenants,

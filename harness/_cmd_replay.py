@@ -33,7 +33,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=_env("preset", None),
         help="reference service preset (default claimed-fix)",
     )
-    parser.add_argument("--redis", default=_env("redis", "embedded"), metavar="SPEC")
+    parser.add_argument(
+        "--flag",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override one reference service flag (JSON value; repeatable)",
+    )
+    parser.add_argument("--redis", default=_env("redis", "auto"), metavar="SPEC")
     parser.add_argument("--workers", type=int, default=None, help="default: the file's")
     parser.add_argument(
         "--time-scale",
@@ -48,6 +55,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness._cli_options import parse_flags
     from harness.contract import Contract, load_contract
     from harness.replay import ReplayOptions, load_replay, replay
 
@@ -61,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
             repeat=args.repeat,
             app=args.app,
             preset=args.preset,
+            flags=parse_flags(args.flag),
             redis=args.redis,
             time_scale=args.time_scale,
             workers=args.workers,

@@ -29,11 +29,12 @@ from pathlib import Path
 from typing import Any, Final
 
 import httpx
+import redis
 
 from harness import schema as S
 from harness._explore_steps import Step
 from harness.checkers import CheckConfig, judge
-from harness.client import ScanClient
+from harness.client import WORKER_HEADER, ScanClient
 from harness.cluster import Cluster
 from harness.contract import Contract
 from harness.errors import InfrastructureError, UsageError
@@ -103,24 +104,53 @@ def read_timing(
     return ServiceTiming(scale, max(retention - margin, margin), deadline)
 
 
-def reset_cluster(cluster: Cluster) -> float:
-    """Clean state for the next example: Redis running and empty, every worker fresh."""
+def reference_env(time_scale: float, flags: Mapping[str, Any]) -> dict[str, str]:
+    """The reference service's environment: its time scale and flag overrides."""
+    env = {"REFIMPL_TIME_SCALE": repr(time_scale)}
+    if flags:
+        env["REFIMPL_FLAGS"] = json.dumps(dict(flags), sort_keys=True)
+    return env
+
+
+def reset_cluster(cluster: Cluster, *, path: str = Contract().meta_path) -> float:
+    """Clean state for the next example: Redis running and empty, every worker fresh,
+    and the router's round-robin about to send the next request to worker 0."""
     begin = time.perf_counter()
     if Fault.STALL in cluster.redis.supported_faults:
         cluster.redis.unstall()
-    cluster.redis.flush()
+    # Workers first: a scan task of the last example could write again after a flush.
+    # Fresh workers write nothing to Redis before their first request.
     cluster.deploy(rolling=False, graceful=False)
+    cluster.redis.flush()
+    _align_router(cluster, path or "/")
     return time.perf_counter() - begin
 
 
-class _Tap(HistoryWriter):
-    """A history writer that also remembers the last completion (which worker served it)."""
+def _align_router(cluster: Cluster, path: str) -> None:
+    """Unrecorded requests until worker n-1 answers: a routed request of an example then
+    lands where it landed when the example was first run, whatever came before."""
+    last = len(cluster.workers) - 1
+    with httpx.Client(base_url=cluster.router_url, timeout=5.0) as client:
+        for _ in range(2 * len(cluster.workers)):
+            try:
+                header = client.get(path).headers.get(WORKER_HEADER, "")
+            except httpx.HTTPError as exc:
+                raise InfrastructureError(f"router did not answer GET {path}: {exc}") from exc
+            if header == str(last):
+                return
+    raise InfrastructureError(f"router never sent GET {path} to worker {last}")
 
-    last: Completion | None = None
+
+class _Tap(HistoryWriter):
+    """A history writer that also remembers which worker served each request of a step."""
+
+    def __init__(self, directory: Path, *, proc: str) -> None:
+        super().__init__(directory, proc=proc)
+        self.served: list[int] = []
 
     def complete(self, op_id: str, completion: Completion) -> None:
         super().complete(op_id, completion)
-        self.last = completion
+        self.served.append(completion.worker)
 
 
 @dataclass(slots=True)
@@ -149,6 +179,7 @@ class Example:
         self.contract = contract or Contract()
         tag = uuid.uuid4().hex[:8]
         self.tenants = tuple(f"t{i}-{tag}" for i in range(max(1, tenants)))
+        (directory / f"{label}.jsonl").unlink(missing_ok=True)  # one example per shard
         self.writer = _Tap(directory, proc=label)
         self.scans: list[_Scan] = []
         self.nemesis = Nemesis(
@@ -163,12 +194,11 @@ class Example:
         self._closed = False
 
     # ------------------------------------------------------------------ steps
-    def run(self, step: Step) -> int:
-        """Carry out ``step``; returns the worker that served its last request (-1: none)."""
-        self.writer.last = None
+    def run(self, step: Step) -> tuple[int, ...]:
+        """Carry out ``step``; returns the worker that served each of its requests."""
+        self.writer.served = []
         self.loop.run(self._run(step))
-        last = self.writer.last
-        return last.worker if last is not None else -1
+        return tuple(self.writer.served)
 
     def _scan(self, index: int) -> _Scan | None:
         if index >= len(self.scans):
@@ -262,6 +292,9 @@ class Example:
                 )
             )
             return
+        if step.rule in ("delete_keys", "expire_keys"):
+            await asyncio.to_thread(self._lose_keys, step)
+            return
         name = {"kill": "worker_kill", "pause": "worker_pause"}.get(step.rule, step.rule)
         fault = FaultStep(
             at=0.0,
@@ -274,8 +307,45 @@ class Example:
             rolling=step.rolling,
         )
         record = await self.nemesis.apply(PlannedFault(at_s=0.0, step=fault, worker=worker))
-        if not record.landed and step.rule not in ("delete_keys", "expire_keys"):
+        if not record.landed:
             raise InfrastructureError(f"{step.describe()} did not land: {record.evidence}")
+
+    def _lose_keys(self, step: Step) -> None:
+        # Not the nemesis's: it waits up to 2 s for the keys to stay gone, and a running
+        # scan rewrites some of them at once. One example owns this Redis, so the loss
+        # is recorded with scope "all": it excuses what it did to every scan so far.
+        start = time.monotonic_ns()
+        client = self.cluster.redis.client()
+        try:
+            keys = sorted(
+                {
+                    k.decode() if isinstance(k, bytes) else str(k)
+                    for glob in self.contract.key_globs(step.key_class)
+                    for k in client.scan_iter(match=glob, count=500)
+                }
+            )
+        except redis.RedisError as exc:
+            raise InfrastructureError(f"SCAN for {step.key_class} keys failed: {exc}") from exc
+        finally:
+            client.close()
+        if keys and step.rule == "delete_keys":
+            self.cluster.redis.delete(*keys)
+        for key in keys if step.rule == "expire_keys" else ():
+            self.cluster.redis.expire(key, 0.001)
+        self.writer.fault(
+            FaultRecord(
+                fault_id=f"k{start}",
+                fault=step.rule,
+                target=f"{step.key_class} keys",
+                t_start_ns=start,
+                t_end_ns=time.monotonic_ns(),
+                landed=bool(keys),
+                evidence=f"{len(keys)} {step.key_class} keys",
+                params=json.dumps({"key_class": step.key_class}),
+                destructive=bool(keys),
+                scope="all",
+            )
+        )
 
     # ---------------------------------------------------------------- judging
     def history(self) -> History:

@@ -17,12 +17,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from harness import schema as S
-from harness._explore_exec import Example, read_timing, reset_cluster
+from harness._explore_exec import Example, read_timing, reference_env, reset_cluster
 from harness._explore_steps import ReplayFile, Step, dumps_replay, load_replay, parse_replay
 from harness.cluster import Cluster
 from harness.contract import Contract
@@ -51,7 +52,8 @@ class ReplayOptions:
     repeat: int = 10
     app: str = "reference_impl.app:app"
     preset: str | None = None  # reference service only; default claimed-fix
-    redis: str = "embedded"
+    flags: Mapping[str, Any] = field(default_factory=dict)  # reference service overrides
+    redis: str = "auto"  # server when redis-server is on PATH: sound on fakeredis is slow
     time_scale: float = DEFAULT_TIME_SCALE  # reference service only
     workers: int | None = None  # default: the file's
     contract: Contract = field(default_factory=Contract)
@@ -103,9 +105,11 @@ class ReplayReport:
 
 
 def _cluster(options: ReplayOptions, workers: int) -> Cluster:
-    if not options.is_reference and options.preset is not None:
-        raise UsageError(f"--preset applies to the reference service only, not --app {options.app}")
-    env = {"REFIMPL_TIME_SCALE": repr(options.time_scale)} if options.is_reference else {}
+    if not options.is_reference and (options.preset is not None or options.flags):
+        raise UsageError(
+            f"--preset/--flag apply to the reference service only, not --app {options.app}"
+        )
+    env = reference_env(options.time_scale, options.flags) if options.is_reference else {}
     preset = (options.preset or "claimed-fix") if options.is_reference else None
     return Cluster.start(
         app=options.app, workers=workers, redis=options.redis, env=env, preset=preset
@@ -136,7 +140,7 @@ def replay(options: ReplayOptions) -> ReplayReport:
             scan_deadline_s=options.scan_deadline_s,
         )
         for k in range(options.repeat):
-            reset_cluster(cluster)
+            reset_cluster(cluster, path=options.contract.meta_path)
             example = Example(
                 cluster,
                 loop,

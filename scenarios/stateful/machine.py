@@ -23,7 +23,7 @@ import asyncio
 import datetime as dt
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
@@ -41,7 +41,15 @@ from hypothesis.stateful import (
 )
 
 from harness import schema as S
-from harness._explore_exec import Example, ServiceTiming, read_timing, reset_cluster
+from harness._explore_exec import (
+    Example,
+    ServiceTiming,
+    read_timing,
+    reset_cluster,
+)
+from harness._explore_exec import (
+    reference_env as _reference_env,
+)
 from harness._explore_steps import RULES, ReplayFile, Step, dumps_replay
 from harness.cluster import Cluster
 from harness.contract import KEY_CLASSES, Contract
@@ -92,10 +100,11 @@ class ExploreConfig:
     finding (default: all eight); ``rules``: the rules hypothesis may draw (default: all)."""
 
     preset: str | None = "claimed-fix"  # reference service only
+    flags: Mapping[str, Any] = field(default_factory=dict)  # reference service overrides
     app: str = "reference_impl.app:app"
     workers: int = 4
     tenants: int = 2
-    redis: str = "embedded"
+    redis: str = "auto"  # server when redis-server is on PATH: sound on fakeredis is slow
     time_scale: float = DEFAULT_TIME_SCALE  # reference service only
     profile: str | None = None  # default: $SCANPROOF_HYPOTHESIS_PROFILE, else "ci"
     max_examples: int | None = None
@@ -169,7 +178,7 @@ class _Shared:
     directory: Path
     progress: Progress | None
     examples: int = 0
-    failures: list[tuple[tuple[tuple[Step, int], ...], dict[str, int]]] = field(
+    failures: list[tuple[tuple[tuple[Step, tuple[int, ...]], ...], dict[str, int]]] = field(
         default_factory=list
     )
     infra: list[str] = field(default_factory=list)
@@ -196,7 +205,7 @@ def _machine(shared: _Shared) -> type[RuleBasedStateMachine]:
             ):
                 raise _ShrinkBudgetSpent
             shared.examples += 1
-            shared.reset_s.append(reset_cluster(shared.cluster))
+            shared.reset_s.append(reset_cluster(shared.cluster, path=cfg.contract.meta_path))
             self.ex = Example(
                 shared.cluster,
                 shared.loop,
@@ -206,7 +215,7 @@ def _machine(shared: _Shared) -> type[RuleBasedStateMachine]:
                 label=f"example-{shared.examples}",
                 contract=cfg.contract,
             )
-            self.steps: list[tuple[Step, int]] = []
+            self.steps: list[tuple[Step, tuple[int, ...]]] = []
             if shared.progress is not None and shared.examples % 25 == 0:
                 shared.progress(f"explore: {shared.examples} examples")
 
@@ -307,19 +316,23 @@ def _machine(shared: _Shared) -> type[RuleBasedStateMachine]:
     return ScanMachine
 
 
-def _pinned(steps: tuple[tuple[Step, int], ...]) -> tuple[Step, ...]:
-    """Single-request steps sent through the router are pinned to the worker that
-    served them, so the replay sends each to the same worker whatever the router does."""
+_PINNABLE: Final = frozenset({"discover", "status", "results", "probe"})
+
+
+def _pinned(steps: tuple[tuple[Step, tuple[int, ...]], ...]) -> tuple[Step, ...]:
+    """A step sent through the router whose requests one worker served is pinned to it,
+    so its replay does not depend on the router's rotation. A probe whose two requests
+    went to two workers stays routed (each example aligns the rotation the same way)."""
     out = []
     for step, served in steps:
-        if step.rule in ("discover", "status", "results") and step.pin < 0 and served >= 0:
-            step = replace(step, pin=served)
+        if step.rule in _PINNABLE and step.pin < 0 and len(set(served)) == 1 and served[0] >= 0:
+            step = replace(step, pin=served[0])
         out.append(step)
     return tuple(out)
 
 
 def _run_steps(shared: _Shared, steps: tuple[Step, ...], label: str) -> dict[str, int]:
-    shared.reset_s.append(reset_cluster(shared.cluster))
+    shared.reset_s.append(reset_cluster(shared.cluster, path=shared.config.contract.meta_path))
     example = Example(
         shared.cluster,
         shared.loop,
@@ -361,9 +374,11 @@ def _minimise(
 
 
 def _start(cfg: ExploreConfig) -> Cluster:
-    env = {"REFIMPL_TIME_SCALE": repr(cfg.time_scale)} if cfg.is_reference else {}
-    if not cfg.is_reference and cfg.preset is not None:
-        raise UsageError(f"--preset applies to the reference service only, not --app {cfg.app}")
+    env = _reference_env(cfg.time_scale, cfg.flags) if cfg.is_reference else {}
+    if not cfg.is_reference and (cfg.preset is not None or cfg.flags):
+        raise UsageError(
+            f"--preset/--flag apply to the reference service only, not --app {cfg.app}"
+        )
     return Cluster.start(
         app=cfg.app, workers=cfg.workers, redis=cfg.redis, env=env, preset=cfg.preset
     )
@@ -402,7 +417,12 @@ def explore(cfg: ExploreConfig, *, progress: Progress | None = None) -> ExploreR
             # The smallest failing example seen (of equal size, the latest).
             best, found = min(reversed(shared.failures), key=lambda f: len(f[0]))
             target = next(iter(found))
-            steps, found = _minimise(shared, _pinned(best), target, found)
+            steps = _pinned(best)
+            if steps != tuple(s for s, _ in best):
+                # pinning changed where requests go: keep it only if the failure stays
+                got = _run_steps(shared, steps, "pinned")
+                steps = steps if target in got else tuple(s for s, _ in best)
+            steps, found = _minimise(shared, steps, target, found)
     seconds = time.perf_counter() - begin
     if not shared.failures:
         return ExploreResult(
