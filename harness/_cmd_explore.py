@@ -59,7 +59,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--rules", default=None, help="comma-separated rules hypothesis may draw (default all)"
     )
     parser.add_argument(
-        "--shrink-budget", type=float, default=20.0, help="seconds of hypothesis shrinking"
+        "--shrink-budget", type=float, default=10.0, help="seconds of hypothesis shrinking"
     )
     parser.add_argument("--time-scale", type=float, default=0.003)
     parser.add_argument("--contract", type=Path, default=None, help="contract .toml file")

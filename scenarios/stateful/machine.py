@@ -72,7 +72,7 @@ PROFILES: Final[dict[str, dict[str, Any]]] = {
     "dev": {"max_examples": 100, "derandomize": False, "stateful_step_count": 8},
     "thorough": {"max_examples": 1000, "derandomize": False, "stateful_step_count": 12},
 }
-_WAITS: Final = (10.0, 30.0, 100.0, 300.0)  # service seconds
+_WAITS: Final = (5.0, 15.0, 50.0, 300.0)  # service seconds; 300: past a result's TTL
 _PAUSES: Final = (5.0, 10.0, 20.0)  # below sound's 30 s worker lease
 _DOWNS: Final = (0.0, 10.0, 30.0)
 _ASSETS: Final = ("", "BTC", "ETH")
@@ -114,7 +114,7 @@ class ExploreConfig:
     out: Path | None = None
     # hypothesis shrinks for at most this long after the first failure; then the
     # smallest failure so far is minimised by replaying it without one step at a time
-    shrink_budget_s: float = 20.0
+    shrink_budget_s: float = 10.0
     contract: Contract = field(default_factory=Contract)
     retention_s: float | None = None
     scan_deadline_s: float | None = None
@@ -408,11 +408,11 @@ def explore(cfg: ExploreConfig, *, progress: Progress | None = None) -> ExploreR
             run_state_machine_as_test(_machine(shared), settings=settings(**options))
         except InfrastructureError:
             raise
-        except (_ShrinkBudgetSpent, AssertionError, HypothesisException, ExceptionGroup):
+        except (_ShrinkBudgetSpent, AssertionError, HypothesisException, ExceptionGroup) as exc:
             if shared.infra:
                 raise InfrastructureError(shared.infra[-1]) from None
-            if not shared.failures:
-                raise
+            if not shared.failures:  # hypothesis itself gave up (a health check, say)
+                raise InfrastructureError(f"hypothesis: {type(exc).__name__}: {exc}") from exc
         if shared.failures:
             # The smallest failing example seen (of equal size, the latest).
             best, found = min(reversed(shared.failures), key=lambda f: len(f[0]))

@@ -62,9 +62,11 @@ def test_bad_file_is_one_line_naming_the_field(case: str) -> None:
     with pytest.raises(UsageError) as info:
         parse_replay(text, source="bad.toml")
     message = str(info.value)
-    assert expected in message and message.startswith("bad.toml") and "\n" not in message
+    assert expected in message
+    assert message.startswith("bad.toml")
+    assert "\n" not in message
 
 
 def test_missing_file_names_it(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="nope.toml: cannot read it"):
+    with pytest.raises(UsageError, match=r"nope\.toml: cannot read it"):
         load_replay(tmp_path / "nope.toml")
