@@ -78,9 +78,8 @@ def run(args: argparse.Namespace) -> int:
     from harness.schema import ANOMALY_CLASSES
     from scenarios.stateful import ExploreConfig, explore
 
-    is_reference = args.app.startswith("reference_impl.")
     config = ExploreConfig(
-        preset=(args.preset or "claimed-fix") if is_reference else args.preset,
+        preset=args.preset,
         flags=parse_flags(args.flag),
         app=args.app,
         workers=args.workers,

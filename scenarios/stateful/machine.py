@@ -99,7 +99,7 @@ class ExploreConfig:
     """What to explore and how hard. ``classes``: the anomaly classes that count as a
     finding (default: all eight); ``rules``: the rules hypothesis may draw (default: all)."""
 
-    preset: str | None = "claimed-fix"  # reference service only
+    preset: str | None = None  # reference service only; default claimed-fix
     flags: Mapping[str, Any] = field(default_factory=dict)  # reference service overrides
     app: str = "reference_impl.app:app"
     workers: int = 4
@@ -379,16 +379,15 @@ def _start(cfg: ExploreConfig) -> Cluster:
         raise UsageError(
             f"--preset/--flag apply to the reference service only, not --app {cfg.app}"
         )
-    return Cluster.start(
-        app=cfg.app, workers=cfg.workers, redis=cfg.redis, env=env, preset=cfg.preset
-    )
+    preset = (cfg.preset or "claimed-fix") if cfg.is_reference else None
+    return Cluster.start(app=cfg.app, workers=cfg.workers, redis=cfg.redis, env=env, preset=preset)
 
 
 def explore(cfg: ExploreConfig, *, progress: Progress | None = None) -> ExploreResult:
     """Run the state machine against one cluster; write the shrunk failure, if any."""
     profile = cfg.profile_name()
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    label = cfg.preset or "app"
+    label = (cfg.preset or "claimed-fix") if cfg.is_reference else "app"
     out = cfg.out or Path("scanproof-runs") / f"explore-{stamp}-{label}"
     out.mkdir(parents=True, exist_ok=True)
     options = dict(_COMMON) | PROFILES[profile]
@@ -438,7 +437,7 @@ def explore(cfg: ExploreConfig, *, progress: Progress | None = None) -> ExploreR
     )
     path = out / "shrunk.toml"
     path.write_text(dumps_replay(replay), encoding="utf-8")
-    target = f"--preset {cfg.preset}" if cfg.is_reference and cfg.preset else f"--app {cfg.app}"
+    target = f"--preset {label}" if cfg.is_reference else f"--app {cfg.app}"
     command = f"scanproof replay {path} --repeat 10 {target}"
     return ExploreResult(
         found, replay, path, command, shared.examples, seconds, out, tuple(shared.reset_s)
