@@ -22,15 +22,11 @@ def _env(name: str, default: str | None) -> str | None:
     return os.environ.get("SCANPROOF_" + name.upper().replace("-", "_"), default)
 
 
-def add_cluster_options(
-    parser: argparse.ArgumentParser, *, redis_default: str = "embedded", start_method: bool = False
-) -> None:
-    """--app, --preset, --flag, --workers, --router, --redis and the fault opt-ins.
-
-    ``start_method`` adds ``--start-method fork|spawn`` (``up``: a long-lived cluster of
-    an app that may not be fork-safe).
-    """
-    g = parser.add_argument_group("cluster")
+def add_target_options(
+    parser: argparse.ArgumentParser, *, redis_default: str = "embedded"
+) -> argparse._ArgumentGroup:
+    """--app, --preset, --flag and --redis: what to run and on which Redis."""
+    g = parser.add_argument_group("target")
     g.add_argument(
         "--app",
         default=_env("app", "reference_impl.app:app"),
@@ -41,7 +37,7 @@ def add_cluster_options(
         "--preset",
         default=_env("preset", None),
         help="reference service preset: pre-fix, claimed-fix, late-fix, sound "
-        "(run and gate default to claimed-fix)",
+        "(run, gate, explore and replay default to claimed-fix)",
     )
     g.add_argument(
         "--flag",
@@ -50,6 +46,24 @@ def add_cluster_options(
         metavar="NAME=VALUE",
         help="override one reference service flag (JSON value; repeatable)",
     )
+    g.add_argument(
+        "--redis",
+        default=_env("redis", redis_default),
+        metavar="auto|embedded|server|URL",
+        help=f"which Redis the workers share (default: {redis_default})",
+    )
+    return g
+
+
+def add_cluster_options(
+    parser: argparse.ArgumentParser, *, redis_default: str = "embedded", start_method: bool = False
+) -> None:
+    """The target options plus --workers, --router and the fault opt-ins.
+
+    ``start_method`` adds ``--start-method fork|spawn`` (``up``: a long-lived cluster of
+    an app that may not be fork-safe).
+    """
+    g = add_target_options(parser, redis_default=redis_default)
     g.add_argument(
         "--workers",
         type=int,
@@ -62,12 +76,6 @@ def add_cluster_options(
         "--router",
         default=_env("router", "round-robin"),
         help="routing policy: round-robin (default), random, sticky",
-    )
-    g.add_argument(
-        "--redis",
-        default=_env("redis", redis_default),
-        metavar="auto|embedded|server|URL",
-        help=f"which Redis the workers share (default: {redis_default})",
     )
     if start_method:
         g.add_argument(

@@ -9,16 +9,12 @@ passed, 2 on bad usage, 3 when the infrastructure failed.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
+from harness._cli_options import add_target_options
 from harness.errors import EXIT_FAIL, EXIT_PASS
 
 HELP = "explore with a hypothesis state machine; write the shrunk failure as a replay file"
-
-
-def _env(name: str, default: str | None) -> str | None:
-    return os.environ.get("SCANPROOF_" + name.upper(), default)
 
 
 def _csv(value: str | None) -> tuple[str, ...] | None:
@@ -26,22 +22,7 @@ def _csv(value: str | None) -> tuple[str, ...] | None:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--app", default=_env("app", "reference_impl.app:app"), metavar="MODULE:ATTR"
-    )
-    parser.add_argument(
-        "--preset",
-        default=_env("preset", None),
-        help="reference service preset (default claimed-fix)",
-    )
-    parser.add_argument(
-        "--flag",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="override one reference service flag (JSON value; repeatable)",
-    )
-    parser.add_argument("--redis", default=_env("redis", "auto"), metavar="SPEC")
+    add_target_options(parser, redis_default="auto")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--tenants", type=int, default=2)
     parser.add_argument(

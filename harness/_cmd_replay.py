@@ -9,38 +9,19 @@ Prints, per anomaly class, in how many of the K repeats it came back. Exits
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
+from harness._cli_options import add_target_options
 from harness.errors import EXIT_FAIL, EXIT_PASS
 
 HELP = "re-run a replay file (e.g. explore's shrunk.toml) K times; count what came back"
-
-
-def _env(name: str, default: str | None) -> str | None:
-    return os.environ.get("SCANPROOF_" + name.upper(), default)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, metavar="FILE", help="a replay .toml ([[steps]])")
     parser.add_argument("--repeat", type=int, default=10, help="repeats (default 10)")
     parser.add_argument("--check", action="store_true", help="only validate FILE")
-    parser.add_argument(
-        "--app", default=_env("app", "reference_impl.app:app"), metavar="MODULE:ATTR"
-    )
-    parser.add_argument(
-        "--preset",
-        default=_env("preset", None),
-        help="reference service preset (default claimed-fix)",
-    )
-    parser.add_argument(
-        "--flag",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="override one reference service flag (JSON value; repeatable)",
-    )
-    parser.add_argument("--redis", default=_env("redis", "auto"), metavar="SPEC")
+    add_target_options(parser, redis_default="auto")
     parser.add_argument("--workers", type=int, default=None, help="default: the file's")
     parser.add_argument(
         "--time-scale",

@@ -3,20 +3,9 @@
 The invoke is written before the request is sent; the completion records the
 worker that answered (``X-Scanproof-Worker``), the HTTP status, the body's
 status word and progress, every scan id and user id in the body, and an
-outcome from :func:`classify_exception` / :func:`classify_response`, the one
-table that says what a failure means (it lives in :mod:`harness._answers`,
-shared with the locust user):
-
-==========================================  =======  ===============================
-what happened                                outcome  why
-==========================================  =======  ===============================
-connect refused / connect timeout            fail     the request never reached a worker
-pool timeout                                 fail     the request was never sent
-router 502 ``worker_unavailable``            fail     the router could not connect
-read / write timeout, reset, protocol error  info     the worker may have processed it
-any other 5xx                                info     the worker may have processed it
-any other answer (2xx, 3xx, 4xx)             ok       it happened
-==========================================  =======  ===============================
+outcome from :func:`classify_exception` / :func:`classify_response`: the one
+table that says what a failure means, in :mod:`harness._answers` (shared with
+the locust user). The client never retries.
 
 >>> import asyncio, httpx  # doctest: +SKIP
 >>> async def main():
