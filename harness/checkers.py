@@ -341,11 +341,15 @@ def check_stuck_scan(facts: Facts) -> ClassResult:
     scans = facts.scans
     deadline = int(facts.config.scan_deadline_s * _NS)
     heal = facts.config.final_heal_ns
-    eligible = scans[scans[_ACCEPTED] + deadline <= facts.end_ns]
+    due = scans[_ACCEPTED] + deadline
+    first = scans["_first_terminal_ns"]
+    on_time = (first >= 0) & (first <= due)
+    # Decided: the deadline passed inside the history, or the scan was seen
+    # finished by it (a run may end before the deadline of a scan that failed early).
+    eligible = scans[(due <= facts.end_ns) | on_time]
     if heal is not None:
         eligible = eligible[eligible[_ACCEPTED] < heal]
-    first = eligible["_first_terminal_ns"]
-    stuck = eligible[(first < 0) | (first > eligible[_ACCEPTED] + deadline)]
+    stuck = eligible[~on_time[eligible.index]]
     # The witness of a stuck scan is its owner's last poll.
     polls = _owned(facts, "status")
     polls = polls[polls[_SCAN].isin(stuck[_SCAN])]  # only the stuck scans need a witness

@@ -33,6 +33,7 @@ class Case:
     scenario: Scenario = BASE
     excused: bool = False  # the symptom follows a destructive fault: look at excused
     extra_flags: dict[str, object] = field(default_factory=dict)
+    scan_deadline_s: float | None = None  # real seconds; None: the app's own, with slack
 
 
 CASES = {
@@ -48,17 +49,28 @@ CASES = {
     "F9": Case("one_result_slot_per_filters", "wrong_scan", replace(BASE, same_filters=1.0)),
     # A strategy that raises: the worker lives on, so only a terminal state tells.
     "F10": Case("early_exit_without_terminal_state", "stuck_scan", replace(BASE, failing=0.5)),
+    # Every scan starts by 53 s and runs past 160 s; each worker is killed once
+    # between 72 s and 108 s, so whichever worker runs a scan, its scan loses its
+    # process mid-way (with kills spread over staggered scans, all four could miss).
+    # With the flag, a lost scan reads scanning until its keys expire 300 s after it
+    # started, then failed ("scan state lost", sound's read path). The default
+    # deadline (the service's 204 s x 1.5 slack = 306 s) sits a poll past that, so
+    # it would judge the scan stuck or not by a coin flip: 250 s is explicit here.
+    # Sound reports the scans failed one poll after each kill.
     "F11": Case(
         "no_scan_liveness",
         "stuck_scan",
         replace(
             BASE,
-            scans_per_tenant=2,
+            tenants=4,
+            scans_per_tenant=1,
+            duration=120.0,
             faults=tuple(
                 FaultStep(at=at, fault="worker_kill", worker=w, down=5.0)
-                for at, w in ((0.1, 0), (0.2, 1), (0.3, 2), (0.4, 3))
+                for at, w in ((0.6, 0), (0.7, 1), (0.8, 2), (0.9, 3))
             ),
         ),
+        scan_deadline_s=2.5,
     ),
     "F14": Case(
         "missing_state_reads_as_not_found",
@@ -90,6 +102,7 @@ def _found(tmp_path: Path, case: Case, flags: dict[str, object]) -> tuple[int, i
             preset="sound",
             flags=flags,
             seed=1,
+            scan_deadline_s=case.scan_deadline_s,
             out=tmp_path / ("with-flag" if flags else "sound"),
         )
     )
@@ -104,5 +117,6 @@ def test_flag_alone_over_sound_is_caught(tmp_path: Path, mechanism: str) -> None
     assert opportunities > 0
     caught = excused if case.excused else count
     assert caught > 0, f"{mechanism} ({case.flag}) not caught by {case.anomaly}"
-    base_count, base_excused, _ = _found(tmp_path, case, {})
+    base_count, base_excused, base_opportunities = _found(tmp_path, case, {})
+    assert base_opportunities > 0  # sound was given the chance to fail, and did not
     assert (base_count, base_excused if case.excused else 0) == (0, 0)

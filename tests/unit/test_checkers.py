@@ -28,7 +28,7 @@ def test_healthy_scan_passes_with_opportunities_counted() -> None:
     assert _counts(v) == {}
     assert v.classes["status_not_found"].opportunities == 3
     assert v.classes["results_404"].opportunities == 1
-    assert v.classes["stuck_scan"].opportunities == 0  # history too short to judge a deadline
+    assert v.classes["stuck_scan"].opportunities == 1  # seen complete before its deadline
 
 
 def test_not_found_on_another_worker_is_status_not_found_with_witness() -> None:
@@ -137,6 +137,14 @@ def test_stuck_scan_judged_only_when_the_deadline_is_inside_the_history() -> Non
     r = _judge(h).classes["stuck_scan"]
     assert (r.count, r.opportunities) == (1, 1)
     assert r.witnesses[0].worker == 3
+
+
+def test_a_scan_seen_finished_early_counts_before_its_deadline_passes() -> None:
+    h = Hist()
+    h.discover("alice", "s1", at=0)
+    h.status("alice", "s1", "failed", at=500)
+    r = _judge(h).classes["stuck_scan"]
+    assert (r.count, r.opportunities) == (0, 1)
 
 
 def test_destructive_fault_on_that_scan_excuses_instead_of_counting() -> None:
