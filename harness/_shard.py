@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -50,6 +51,8 @@ class Completion:
 
 
 _COMPLETION_FIELDS = tuple(f.name for f in dataclasses.fields(Completion))
+# json.dumps builds a new encoder on every call that passes separators; one will do.
+_encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -91,7 +94,7 @@ class EventRecorder:
         self._seq = itertools.count()
 
     def _write(self, event: dict[str, Any]) -> None:
-        line = json.dumps(event, separators=(",", ":")) + "\n"
+        line = _encode(event) + "\n"
         with self._lock:
             self._sink(line)
 
@@ -140,21 +143,31 @@ class EventRecorder:
 class HistoryWriter(EventRecorder):
     """Append-only JSONL shard ``<directory>/<proc>.jsonl`` for one recording process.
 
-    Every line is flushed as it is written. ``invoke`` is written before the
-    request is sent, so an op whose process died still appears.
+    Every line goes to the kernel as it is written (one ``write`` to an
+    ``O_APPEND`` descriptor, no user-space buffer), so it survives a SIGKILL of
+    this process. ``invoke`` is written before the request is sent, so an op
+    whose process died still appears.
     """
 
     def __init__(self, directory: Path, *, proc: str) -> None:
         check_proc(proc)
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / f"{proc}.jsonl"
-        self._file = self.path.open("a", buffering=1, encoding="utf-8")
-        super().__init__(proc=proc, sink=self._file.write)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        super().__init__(proc=proc, sink=self._append)
+
+    def _append(self, line: str) -> None:
+        data = line.encode()
+        written = os.write(self._fd, data)
+        while written < len(data):  # a short write (a full disk, a signal): finish it
+            data = data[written:]
+            written = os.write(self._fd, data)
 
     def close(self) -> None:
         with self._lock:
-            if not self._file.closed:
-                self._file.close()
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
 
     def __enter__(self) -> HistoryWriter:
         return self
