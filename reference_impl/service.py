@@ -102,6 +102,11 @@ class _Scan:
     force_refresh: bool
     fresh: StoredEntry | None
     started_at: float
+    owner: str  # the incarnation token the scan started under; it never changes
+
+
+class ScanAbandoned(Exception):
+    """Sound: a scan outlived its incarnation's lease and must not write again."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,7 +147,7 @@ class ScanService:
         self.flags = flags
         self.timing = timing
         self.worker_id = worker_id
-        self.incarnation = uuid.uuid4().hex
+        self._incarnation = uuid.uuid4().hex
         self.manager = RedisManager(
             factory=redis_factory,
             policy=retry_policy(flags),
@@ -156,7 +161,7 @@ class ScanService:
         if not flags.no_scan_liveness:
             self.liveness = Liveness(
                 worker_id=worker_id,
-                incarnation=self.incarnation,
+                incarnation=self._incarnation,
                 lease_s=timing.worker_lease_s,
                 manager=self.manager,
                 store=self.store,
@@ -166,6 +171,11 @@ class ScanService:
         self._tasks: dict[str, _Running] = {}
         self._rate = RateLimiter(RATE_LIMIT_PER_MINUTE)
         self._killed = False
+
+    @property
+    def incarnation(self) -> str:
+        """The owner token this worker writes into scan state now (sound: the lease's)."""
+        return self.liveness.token if self.liveness is not None else self._incarnation
 
     # ---- clients -------------------------------------------------------------
 
@@ -237,7 +247,7 @@ class ScanService:
             opportunities=tuple(kw.get("opportunities", ())),
             error=kw.get("error"),
             worker_id=self.worker_id,
-            owner=self.incarnation,
+            owner=scan.owner,
             started_at=scan.started_at,
             completed_at=kw.get("completed_at"),
         )
@@ -248,6 +258,10 @@ class ScanService:
 
     async def _write_entry(self, scan: _Scan, payload: ScanPayload, *, start: bool = False) -> None:
         """Memory first, then Redis: [lookups] at start, then [result, (lookups), active]."""
+        if payload.status != "failed" and scan.owner != self.incarnation:
+            # Sound: the lease lapsed after this scan started and readers may have said
+            # failed; a scan never comes back from failed, so it stops here.
+            raise ScanAbandoned(f"scan {scan.scan_id}: its worker's lease lapsed")
         partial = payload.status == "scanning"
         ttl_ms = self.timing.ms(PARTIAL_TTL_S) if partial else self._complete_ttl_ms()
         entry = StoredEntry(payload=payload, partial=partial, cached_at=time.time())
@@ -258,13 +272,6 @@ class ScanService:
         if start:
             self.memory.register(scan.scan_id, scan.user_id, scan.slot)
             groups.append(self._resolution_writes(scan, policy.ttl_ms))
-            if self.liveness is not None:
-                lease = Write(
-                    key=worker_lease_key(self.worker_id),
-                    value=self.incarnation,
-                    ttl_ms=self.liveness.lease_ms,
-                )
-                result_group.append(lease)
         elif policy.rewrite_on_result_write:
             result_group.extend(self._resolution_writes(scan, policy.ttl_ms))
         result_group.append(
@@ -308,6 +315,9 @@ class ScanService:
                 and time.time() - previous.cached_at < self.timing.s(FRESH_RESULT_S)
             ):
                 fresh = previous
+        if self.liveness is not None:
+            await self.liveness.establish()  # the lease exists before the scan's state
+            self.liveness.ensure_running()
         scan = _Scan(
             scan_id=scan_id,
             user_id=user_id,
@@ -319,10 +329,9 @@ class ScanService:
             force_refresh=request.force_refresh,
             fresh=fresh,
             started_at=time.time(),
+            owner=self.incarnation,
         )
         await self._write_entry(scan, self._placeholder(scan), start=True)
-        if self.liveness is not None:
-            self.liveness.ensure_running()
         self._tasks[slot] = _Running(
             scan_id=scan_id, task=asyncio.create_task(self._run_scan(scan))
         )
@@ -441,7 +450,7 @@ class ScanService:
         if reason == "fresh_cache" and scan.fresh is not None:
             payload = replace(
                 scan.fresh.payload.restamped(scan_id=scan.scan_id, slot=scan.slot),
-                owner=self.incarnation,
+                owner=scan.owner,
             )
         else:
             payload = self._payload(

@@ -130,15 +130,28 @@ class Store:
     async def get_and_refresh(
         self, client: aioredis.Redis | None, key: str, value: str, ttl_ms: int
     ) -> str | None:
-        """SET key value PX ttl GET: the previous value (heartbeat leases); errors raise."""
+        """SET key value PX ttl XX GET: extend an existing lease only; the previous
+        value (None: it had lapsed and nothing was written). Errors raise."""
         if client is None:
             raise StoreError("no redis client")
         try:
-            old = await client.set(key, value, px=ttl_ms, get=True)
+            old = await client.set(key, value, px=ttl_ms, xx=True, get=True)
         except RedisError as exc:
             self._manager.record_failure(exc)
             raise StoreError(f"lease refresh failed: {exc}") from exc
         return _text(old)
+
+    async def set_value(
+        self, client: aioredis.Redis | None, key: str, value: str, ttl_ms: int
+    ) -> None:
+        """SET key value PX ttl (a new lease); errors raise."""
+        if client is None:
+            raise StoreError("no redis client")
+        try:
+            await client.set(key, value, px=ttl_ms)
+        except RedisError as exc:
+            self._manager.record_failure(exc)
+            raise StoreError(f"lease write failed: {exc}") from exc
 
 
 def _queue(pipe: aioredis.client.Pipeline, w: Write) -> None:

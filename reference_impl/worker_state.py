@@ -17,6 +17,7 @@ import asyncio
 import collections
 import logging
 import time
+import uuid
 from collections.abc import Callable
 
 from reference_impl.payload import StoredEntry
@@ -83,11 +84,13 @@ class RateLimiter:
 class Liveness:
     """Sound's heartbeat: one lease per worker incarnation, refreshed every lease/3.
 
-    A scan's state names its writer's ``worker_id`` and ``incarnation``; a reader
-    that finds the lease gone or held by another incarnation knows the scan is
-    abandoned. If this worker finds its own lease lapsed (Redis outage or
+    A scan's state names its writer's ``worker_id`` and incarnation (``token``);
+    a reader that finds the lease gone or held by another token knows the scan
+    is abandoned. If this worker finds its own lease lapsed (Redis outage or
     eviction longer than a lease), readers may already have reported its scans
-    failed, so it abandons them too (``on_lapse``) rather than resurrect them.
+    failed, so it abandons them (``on_lapse``) and takes a *new* token: a
+    refresh only extends a lease that still exists (``SET XX``), so the old
+    token is never resurrected and a scan once read as failed stays failed.
     """
 
     def __init__(
@@ -101,7 +104,8 @@ class Liveness:
         on_lapse: Callable[[], None],
     ) -> None:
         self.worker_id = worker_id
-        self.incarnation = incarnation
+        self.token = incarnation  # the current incarnation; a lapse replaces it
+        self._established = False
         self.lease_ms = max(1, round(lease_s * 1000))
         self._interval_s = lease_s / 3
         self._manager = manager
@@ -127,16 +131,29 @@ class Liveness:
             except TimeoutError:
                 pass
             try:
-                client = await self._manager.get_client()
-                old = await self._store.get_and_refresh(
-                    client, self.key, self.incarnation, self.lease_ms
-                )
+                await self.beat()
             except (StoreError, StoreUnavailable) as exc:
                 _log.warning("heartbeat skipped: %s", exc)
-                continue
-            if old != self.incarnation:
-                _log.warning("worker lease %s had lapsed; abandoning running scans", self.key)
-                self._on_lapse()
+
+    async def establish(self) -> None:
+        """Take the lease before this incarnation's first scan is written."""
+        if not self._established:
+            await self.beat()
+
+    async def beat(self) -> None:
+        """Refresh the lease; on a lapse, abandon running scans and take a new token."""
+        client = await self._manager.get_client()
+        if client is None:
+            return  # F2 hands out no client while unhealthy; the writes are skipped too
+        if self._established:
+            old = await self._store.get_and_refresh(client, self.key, self.token, self.lease_ms)
+            if old == self.token:
+                return
+            _log.warning("worker lease %s had lapsed; abandoning running scans", self.key)
+            self.token = uuid.uuid4().hex
+            self._on_lapse()
+        await self._store.set_value(client, self.key, self.token, self.lease_ms)
+        self._established = True
 
     async def stop(self) -> None:
         # A stop flag as well as cancel(): on Python 3.11 a cancel that lands while

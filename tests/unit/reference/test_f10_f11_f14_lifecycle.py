@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.unit.reference.inprocess_fake import InprocessFakeRedisCluster, config_id, configs, run
@@ -57,6 +59,38 @@ def test_F11_scan_dies_with_its_worker(
             )
             symptom = final["status"] not in TERMINAL
             assert symptom == expected, final
+
+    run(scenario())
+
+
+def test_sound_never_resurrects_a_lapsed_lease() -> None:
+    """A Redis stall longer than a lease: readers say failed, and failed it stays.
+
+    Before the fix, the next scan's start write (or the heartbeat) set the lease
+    again with the same token, so the scan read scanning again and went on to
+    complete: failed -> scanning -> complete (status_regression on ``sound``).
+    """
+
+    async def scenario() -> None:
+        async with InprocessFakeRedisCluster(preset="sound") as c:
+            await c.warm(1)
+            scan_id = await c.discover(0, "alice")
+            mid = await c.wait_status(1, "alice", scan_id, {"scanning"}, timeout_s=1)
+            assert mid["status"] == "scanning"
+            liveness = c.service(0).liveness
+            assert liveness is not None
+            token = liveness.token
+            await c.admin.delete("opportunity_worker_lease:w0")  # lapsed during a stall
+            assert (await c.status(1, "alice", scan_id))["status"] == "failed"
+            await c.discover(0, "bob")  # the same worker starts another scan
+            assert (await c.status(1, "alice", scan_id))["status"] == "failed"
+            rotated = await c.until(
+                lambda: asyncio.sleep(0, liveness.token), lambda t: t != token, timeout_s=2
+            )
+            assert rotated != token, "the heartbeat never noticed the lapse"
+            await c.wait_idle(0)  # alice's scan was abandoned, bob's finished or failed
+            final = await c.status(1, "alice", scan_id)
+            assert final["status"] == "failed", final
 
     run(scenario())
 
