@@ -490,8 +490,10 @@ class ScanService:
 
     async def abandoned(self, payload: ScanPayload, client: aioredis.Redis | None) -> bool:
         """Sound's liveness check (F11 off): the writer's lease is gone or re-issued."""
-        if self.liveness is None or payload.owner == self.incarnation:
+        if self.liveness is None:
             return False
+        # No shortcut for this worker's own scans: until its heartbeat notices a lapse
+        # it would say scanning while every other worker already says failed.
         lease = await self.store.get(client, worker_lease_key(payload.worker_id))
         return lease != payload.owner
 

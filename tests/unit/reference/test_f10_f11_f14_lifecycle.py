@@ -82,6 +82,7 @@ def test_sound_never_resurrects_a_lapsed_lease() -> None:
             token = liveness.token
             await c.admin.delete("opportunity_worker_lease:w0")  # lapsed during a stall
             assert (await c.status(1, "alice", scan_id))["status"] == "failed"
+            assert (await c.status(0, "alice", scan_id))["status"] == "failed"  # owner too
             await c.discover(0, "bob")  # the same worker starts another scan
             assert (await c.status(1, "alice", scan_id))["status"] == "failed"
             rotated = await c.until(
