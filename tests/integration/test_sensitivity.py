@@ -3,12 +3,14 @@
 For every F mechanism that docs/reference-service.md maps to an anomaly class,
 a chaos run with the fault it needs must show that class; the same run on plain
 `sound` must not. (F7 is slow, not wrong, and F13 lies outside the retention
-window by design: neither maps to a class.)
+window by design: neither maps to a class. F3 needs a Redis error in the middle
+of a write group, OOM or NOPERM, and no nemesis fault makes one yet: the
+reference unit tests cover it.)
 
 Where the symptom follows a destructive fault on the scan's own data (F12, F14),
 the checker rightly files it as *excused*: sensitivity is then shown by the
-excused count, which `sound` keeps at zero because it never answers not_found
-for a scan it lost (it says 503 or failed).
+excused count, which `sound` keeps at zero: it never answers not_found for a
+scan it lost (it says 503 or failed), and a scan it said failed stays failed.
 """
 
 from __future__ import annotations
@@ -38,6 +40,18 @@ class Case:
 
 CASES = {
     "F1": Case("client_init_on_discover_only", "status_not_found"),
+    # A restart refuses connections: five failures open the breaker for 300 s, and
+    # with the flag a worker hands out no client meanwhile, so a discover answers
+    # 200 and writes nothing. Scans accepted after the restart are not excused.
+    "F2": Case(
+        "unhealthy_client_is_none",
+        "status_not_found",
+        replace(
+            BASE,
+            scans_per_tenant=4,
+            faults=tuple(FaultStep(at=at, fault="redis_restart") for at in (0.2, 0.45, 0.7)),
+        ),
+    ),
     "F4": Case(
         "lookup_written_once_short_ttl",
         "status_not_found",
@@ -71,6 +85,26 @@ CASES = {
             ),
         ),
         scan_deadline_s=2.5,
+    ),
+    # Two overlapping scans on the same filters share one active flag: the older's
+    # cleanup deletes it, so when the newer's result key is then deleted, it reads
+    # failed and its next snapshot brings it back (failed -> scanning). The fault
+    # destroyed that scan's data, so the regression counts as excused.
+    "F12": Case(
+        "active_flag_per_cache_key",
+        "status_regression",
+        replace(
+            BASE,
+            tenants=4,
+            scans_per_tenant=2,
+            same_filters=1.0,
+            overlap=1.0,
+            faults=tuple(
+                FaultStep(at=at, fault="delete_keys", key_class="result", fraction=1.0)
+                for at in (0.3, 0.4, 0.5, 0.6, 0.7)
+            ),
+        ),
+        excused=True,
     ),
     "F14": Case(
         "missing_state_reads_as_not_found",
