@@ -255,7 +255,7 @@ class Nemesis:
                 scope="all",
             )
         if step.fault == "evict":
-            return await self._evict(step.headroom_kb, start, params)
+            return await self._evict(step.headroom_kb, step.policy, start, params)
         if step.fault == "redis_stall":
             await asyncio.to_thread(backend.stall)
             await asyncio.sleep(scaled)
@@ -343,25 +343,30 @@ class Nemesis:
             tenants=tenants,
         )
 
-    async def _evict(self, headroom_kb: int, start: int, params: dict[str, object]) -> FaultRecord:
+    async def _evict(
+        self, headroom_kb: int, policy: str, start: int, params: dict[str, object]
+    ) -> FaultRecord:
         backend = self.cluster.redis
 
         def squeeze() -> int:
             limit = backend.maxmemory_for(headroom_kb * 1024)
-            backend.set_maxmemory(limit, "allkeys-lru")
+            backend.set_maxmemory(limit, policy)
             self._maxmemory_set = True
             return limit
 
         limit = await asyncio.to_thread(squeeze)
-        # Eviction happens as workers write; the heal lifts the limit and counts evictions.
+        # Eviction (or, under noeviction, OOM errors on writes) happens as workers
+        # write; the heal lifts the limit and counts evictions.
+        evicts = policy != "noeviction"
+        effect = "keys evicted as workers write" if evicts else "writes fail with OOM"
         return self._record(
             "evict",
             "redis",
             start,
             landed=True,
-            evidence=f"maxmemory {limit} bytes, allkeys-lru (lifted at heal)",
+            evidence=f"maxmemory {limit} bytes, {policy}: {effect} (lifted at heal)",
             params=params,
-            destructive=True,
+            destructive=evicts,
             scope="all",
         )
 

@@ -40,7 +40,7 @@ from harness.errors import UsageError
 FAULT_PARAMS: Final[dict[str, dict[str, type]]] = {
     "delete_keys": {"key_class": str, "fraction": float},
     "expire_keys": {"key_class": str, "fraction": float},
-    "evict": {"headroom_kb": int},
+    "evict": {"headroom_kb": int, "policy": str},
     "flush": {},
     "redis_restart": {},
     "redis_stall": {"duration": float},
@@ -61,6 +61,7 @@ class FaultStep:
     key_class: str = "lookup"  # delete_keys / expire_keys
     fraction: float = 0.5  # of the matching keys
     headroom_kb: int = 64  # evict: maxmemory = used memory + this
+    policy: str = "allkeys-lru"  # evict: noeviction makes writes fail with OOM instead
     duration: float = 20.0  # service seconds (stall, pause)
     worker: int = -1  # -1: chosen by the seed
     down: float = 10.0  # worker_kill: service seconds before the restart
@@ -79,6 +80,14 @@ class FaultStep:
             raise UsageError(f"fault {self.fault} fraction={self.fraction!r}: must be in (0, 1]")
         if self.duration <= 0 or self.down < 0:
             raise UsageError(f"fault {self.fault}: duration and down must be positive seconds")
+        if self.fault == "evict":
+            from harness._redis_base import EVICTION_POLICIES
+
+            if self.policy not in EVICTION_POLICIES:
+                raise UsageError(
+                    f"fault evict policy={self.policy!r}: valid: "
+                    f"{', '.join(sorted(EVICTION_POLICIES))}"
+                )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

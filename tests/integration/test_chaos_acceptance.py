@@ -63,3 +63,34 @@ def test_mixed_on_sound_has_no_unexcused_anomaly(tmp_path: Path, seed: int) -> N
     assert _unexcused(result) == {}, result.verdict.reasons
     ops = result.verdict.classes["status_not_found"].opportunities
     assert ops > 200  # the run really polled
+
+
+@pytest.mark.real_redis
+def test_evict_without_eviction_fails_writes_and_destroys_nothing(tmp_path: Path) -> None:
+    """``evict`` with ``policy = "noeviction"``: Redis refuses writes (OOM) instead of
+    dropping keys, so sound refuses new scans with 503 and nothing is excused."""
+    import pandas as pd
+
+    from harness import schema as S
+    from harness.scenario import FaultStep, Scenario
+
+    scenario = Scenario(
+        name="oom",
+        tenants=3,
+        scans_per_tenant=4,
+        duration=600.0,
+        recovery=300.0,
+        faults=(FaultStep(at=0.2, fault="evict", headroom_kb=16, policy="noeviction"),),
+    )
+    result = run_chaos(
+        RunOptions(scenario=scenario, preset="sound", seed=1, redis="server", out=tmp_path / "r")
+    )
+    faults = pd.read_parquet(tmp_path / "r" / "faults.parquet")
+    evict = faults[faults[S.FAULT] == "evict"].iloc[0]
+    assert bool(evict[S.LANDED])
+    assert not bool(evict[S.DESTRUCTIVE])
+    assert "OOM" in str(evict[S.EVIDENCE])
+    ops = pd.read_parquet(tmp_path / "r" / "ops.parquet")
+    later = ops[(ops[S.KIND] == "discover") & (ops[S.T_INVOKE] > int(evict[S.T_START]))]
+    assert (later[S.HTTP_STATUS] == 503).any(), later[[S.HTTP_STATUS, S.BODY_STATUS]]
+    assert sum(r.excused for r in result.verdict.classes.values()) == 0

@@ -87,3 +87,9 @@ def test_failing_scans_are_chosen_by_the_seed() -> None:
     assert 0 < sum(failing) < len(failing)
     assert failing == [s.fail for s in make_plan(scenario, seed=2).scans]
     assert not any(s.fail for s in make_plan(Scenario(name="f"), seed=2).scans)
+
+
+def test_evict_policy_is_checked_and_named() -> None:
+    assert FaultStep(at=0.1, fault="evict", policy="noeviction").policy == "noeviction"
+    with pytest.raises(UsageError, match=r"policy='lru'.*valid: allkeys-lfu"):
+        FaultStep(at=0.1, fault="evict", policy="lru")
