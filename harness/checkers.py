@@ -64,6 +64,7 @@ class Facts:
 
     ops: pd.DataFrame  # ok ops about known scans, with _owner, _accepted_ns, _live_end_ns
     scans: pd.DataFrame  # one row per accepted scan: scan_id, owner, accepted, first_terminal
+    unanswered: pd.DataFrame  # the owner's status polls that got no answer: _scan, t_invoke
     faults: pd.DataFrame
     config: CheckConfig
     end_ns: int  # the last time anything in the history happened
@@ -100,7 +101,17 @@ def derive_facts(history: History, config: CheckConfig) -> Facts:
     if len(history.faults):
         times.append(history.faults[S.T_END].max())
     end_ns = int(max(t for t in times if pd.notna(t)) if len(ops) else 0)
-    return Facts(ops=about, scans=scans, faults=history.faults, config=config, end_ns=end_ns)
+    lost = ops[(ops[S.KIND] == "status") & (ops[S.OUTCOME] != "ok")]
+    lost = lost.merge(scans[[S.SCAN_ID, _OWNER, _SCAN]], on=S.SCAN_ID, how="inner")
+    unanswered = lost.loc[lost[S.TENANT] == lost[_OWNER], [_SCAN, S.T_INVOKE]]
+    return Facts(
+        ops=about,
+        scans=scans,
+        unanswered=unanswered,
+        faults=history.faults,
+        config=config,
+        end_ns=end_ns,
+    )
 
 
 def _witness_rows(rows: pd.DataFrame) -> pd.DataFrame:
@@ -337,6 +348,14 @@ def check_cross_tenant_leak(facts: Facts) -> ClassResult:
     return _result("cross_tenant_leak", facts, bad, len(probes))
 
 
+def _past_deadline(polls: pd.DataFrame, late: pd.DataFrame) -> pd.Series:
+    """Which of ``polls`` asked about a ``late`` scan at or after its deadline and
+    before its first terminal answer."""
+    due = polls[_SCAN].map(late["_due"])
+    first = polls[_SCAN].map(late["_first_terminal_ns"])
+    return (polls[S.T_INVOKE] >= due) & ((first < 0) | (polls[S.T_INVOKE] < first))
+
+
 def check_stuck_scan(facts: Facts) -> ClassResult:
     scans = facts.scans
     deadline = int(facts.config.scan_deadline_s * _NS)
@@ -346,14 +365,30 @@ def check_stuck_scan(facts: Facts) -> ClassResult:
     on_time = (first >= 0) & (first <= due)
     # Decided: the deadline passed inside the history, or the scan was seen
     # finished by it (a run may end before the deadline of a scan that failed early).
-    eligible = scans[(due <= facts.end_ns) | on_time]
+    decided = (due <= facts.end_ns) | on_time
+    # Undecided, too: after the deadline the owner asked and got no answer (503s,
+    # timeouts: an outage) until the scan was seen finished, and no answer said it
+    # was still running. Whether it finished in time is unknown, not a failure.
+    late = scans.loc[~on_time, [_SCAN, "_first_terminal_ns"]].assign(_due=due[~on_time])
+    late = late.set_index(_SCAN)
+    lost = facts.unanswered
+    asked = lost.loc[_past_deadline(lost, late), _SCAN]
+    polls = _owned(facts, "status")
+    past = _past_deadline(polls, late)
+    answered = polls.loc[past, _SCAN]
+    undecided = scans[_SCAN].isin(asked) & ~scans[_SCAN].isin(answered)
+    eligible = scans[decided & ~undecided]
     if heal is not None:
         eligible = eligible[eligible[_ACCEPTED] < heal]
     stuck = eligible[~on_time[eligible.index]]
-    # The witness of a stuck scan is its owner's last poll.
-    polls = _owned(facts, "status")
-    polls = polls[polls[_SCAN].isin(stuck[_SCAN])]  # only the stuck scans need a witness
-    last = polls.sort_values(S.T_INVOKE).drop_duplicates(_SCAN, keep="last")
+    # The witness of a stuck scan: the first answer past its deadline that still said
+    # it was not finished; without one, its owner's last poll.
+    mine = polls[_SCAN].isin(stuck[_SCAN])  # only the stuck scans need a witness
+    evidence = polls[mine & past].sort_values(S.T_INVOKE).drop_duplicates(_SCAN, keep="first")
+    rest = polls[mine & ~polls[_SCAN].isin(evidence[_SCAN])]
+    last = rest.sort_values(S.T_INVOKE).drop_duplicates(_SCAN, keep="last")
+    if len(evidence):
+        last = pd.concat([evidence, last]) if len(last) else evidence
     keep = [c for c in last.columns if c not in (S.SCAN_ID, _OWNER, _ACCEPTED)]
     rows = stuck[[_SCAN, S.SCAN_ID, _OWNER, _ACCEPTED]].merge(last[keep], on=_SCAN, how="left")
     rows = rows.assign(**{_REASON: "neither complete nor failed by its deadline"})

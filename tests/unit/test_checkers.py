@@ -139,6 +139,21 @@ def test_stuck_scan_judged_only_when_the_deadline_is_inside_the_history() -> Non
     assert r.witnesses[0].worker == 3
 
 
+def test_a_scan_its_owner_could_not_ask_about_after_its_deadline_is_undecided() -> None:
+    h = Hist()
+    h.discover("alice", "s1", at=0)
+    h.status("alice", "s1", "scanning", at=1000, progress=(3, 14))
+    for t in (2100, 2400, 2700):  # an outage: 503s past the 2 s deadline
+        h.status("alice", "s1", "", at=t, http_status=503, outcome="info")
+    h.status("alice", "s1", "failed", at=3000)
+    r = _judge(h).classes["stuck_scan"]
+    assert (r.count, r.opportunities) == (0, 0)
+    h.status("alice", "s1", "scanning", at=2500, progress=(3, 14), worker=2)  # an answer
+    r = _judge(h).classes["stuck_scan"]
+    assert (r.count, r.opportunities) == (1, 1)
+    assert (r.witnesses[0].worker, r.witnesses[0].body_status) == (2, "scanning")
+
+
 def test_a_scan_seen_finished_early_counts_before_its_deadline_passes() -> None:
     h = Hist()
     h.discover("alice", "s1", at=0)
