@@ -53,7 +53,6 @@ from reference_impl.timing import (
     EXPECTED_SCAN_S,
     RATE_LIMIT_PER_MINUTE,
     RESULT_TTL_S,
-    SCAN_BUDGET_S,
     Timing,
 )
 
@@ -186,7 +185,7 @@ def _meta(config: AppConfig, worker_id: str) -> dict[str, Any]:
         "seed": t.seed,
         "total_strategies": DEFAULT_TOTAL_STRATEGIES,
         "expected_scan_s": t.s(EXPECTED_SCAN_S),
-        "scan_budget_s": t.s(SCAN_BUDGET_S),
+        "scan_budget_s": t.scan_budget_s,
         "result_ttl_s": t.s(RESULT_TTL_S),
         "lookup_ttl_s": resolution_policy(config.flags, t).ttl_ms / 1000,
         "retention_s": t.s(RESULT_TTL_S),

@@ -68,7 +68,6 @@ from reference_impl.timing import (
     PREAMBLE_STEPS_S,
     RATE_LIMIT_PER_MINUTE,
     RESULT_TTL_S,
-    SCAN_BUDGET_S,
     SCAN_TTL_S,
     SOUND_RETENTION_S,
     STRATEGY_NAMES,
@@ -379,7 +378,7 @@ class ScanService:
         await asyncio.sleep(max(0.0, t0 + self.timing.s(STRATEGY_SETUP_DONE_AT_S) - loop.time()))
         # The budget bounds the strategies' own work, not the snapshot writes queued behind
         # them: at small time scales 14 writes could otherwise eat the whole margin.
-        found = await self._run_strategies(scan, loop.time() + self.timing.s(SCAN_BUDGET_S))
+        found = await self._run_strategies(scan, loop.time() + self.timing.scan_budget_s)
         final = self._payload(
             scan, status="complete", completed=scan.strategies, total=scan.strategies,
             opportunities=found, completed_at=time.time(),

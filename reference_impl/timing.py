@@ -49,6 +49,10 @@ BREAKER_OPEN_S = 300.0
 # on a loaded machine is not mistaken for a dead worker.
 WORKER_LEASE_S = 30.0
 WORKER_LEASE_FLOOR_REAL_S = 0.5
+# The budget keeps at least this much real time above the longest strategy, so a
+# short event-loop stall at a small time scale does not fail a healthy scan (at
+# 0.01 the margin is 150 ms anyway; at 0.005 it would be only 75 ms).
+BUDGET_MARGIN_FLOOR_REAL_S = 0.15
 
 RATE_LIMIT_PER_MINUTE = 30  # per user per worker, real (unscaled) minutes
 
@@ -78,6 +82,11 @@ class Timing:
     def scan_deadline_s(self) -> float:
         """By when a live scan must be complete or failed (scaled)."""
         return self.s(STRATEGY_SETUP_DONE_AT_S + SCAN_BUDGET_S + DEADLINE_MARGIN_S)
+
+    @property
+    def scan_budget_s(self) -> float:
+        """How long the strategies may run (scaled, with a real-time floor on its margin)."""
+        return max(self.s(SCAN_BUDGET_S), self.s(STRATEGY_MAX_S) + BUDGET_MARGIN_FLOOR_REAL_S)
 
     @property
     def worker_lease_s(self) -> float:

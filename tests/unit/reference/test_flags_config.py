@@ -82,3 +82,11 @@ def test_importing_the_app_module_opens_nothing() -> None:
     import reference_impl.app as module
 
     assert module.app.state.worker._service is None  # built after the fork, on first use
+
+
+def test_budget_keeps_a_real_time_margin_at_small_time_scales() -> None:
+    from reference_impl.timing import STRATEGY_MAX_S, Timing
+
+    assert Timing(time_scale=0.01).scan_budget_s == pytest.approx(1.5)  # 150 s scaled
+    small = Timing(time_scale=0.005)
+    assert small.scan_budget_s - small.s(STRATEGY_MAX_S) == pytest.approx(0.15)
