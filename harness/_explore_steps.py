@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from harness._toml import field_types, typed_value
 from harness.contract import KEY_CLASSES
 from harness.errors import UsageError
 
@@ -133,10 +134,7 @@ class ReplayFile:
 
 
 _DEFAULTS: Final = {f.name: f.default for f in dataclasses.fields(Step)}
-_TYPES: Final[dict[str, type]] = {
-    f.name: {"int": int, "float": float, "str": str, "bool": bool}[str(f.type)]
-    for f in dataclasses.fields(Step)
-}
+_TYPES: Final = field_types(Step)
 
 
 def _step_from(data: Any, source: str) -> Step:
@@ -152,12 +150,7 @@ def _step_from(data: Any, source: str) -> Step:
                 f"{source}: field {name!r} does not apply to rule {rule!r}; "
                 f"it takes: {', '.join(RULE_FIELDS[rule]) or 'nothing'}"
             )
-        want = _TYPES[name]
-        if want is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, want) or (want is not bool and isinstance(value, bool)):
-            raise UsageError(f"{source}: field {name!r} must be {want.__name__}, got {value!r}")
-        kwargs[name] = value
+        kwargs[name] = typed_value(source, name, value, _TYPES[name])
     try:
         return Step(**kwargs)
     except UsageError as exc:
@@ -188,10 +181,7 @@ def parse_replay(text: str, *, source: str) -> ReplayFile:
                 raise UsageError(f"{source}: 'found' must be a list of anomaly class names")
             kwargs["found"] = tuple(value)
         elif name in _FILE_FIELDS:
-            want = _FILE_FIELDS[name]
-            if not isinstance(value, want) or isinstance(value, bool):
-                raise UsageError(f"{source}: field {name!r} must be {want.__name__}")
-            kwargs[name] = value
+            kwargs[name] = typed_value(source, name, value, _FILE_FIELDS[name])
         else:
             valid = ", ".join(sorted([*_FILE_FIELDS, "found", "steps"]))
             raise UsageError(f"{source}: unknown field {name!r}; valid fields: {valid}")

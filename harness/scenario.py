@@ -26,13 +26,12 @@ A scenario file is TOML with the fields of :class:`Scenario` and a list of
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from harness._toml import read_toml
+from harness._toml import field_types, read_toml, typed_value
 from harness.contract import KEY_CLASSES
 from harness.errors import UsageError
 
@@ -131,28 +130,8 @@ class Scenario:
             raise UsageError(f"scenario {self.name}: recovery and polls must be >= 0")
 
 
-def _typed(source: str, name: str, value: Any, want: type) -> Any:
-    if want is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if want is not bool and isinstance(value, bool):
-        raise UsageError(f"{source}: field {name!r} must be {want.__name__}, got {value!r}")
-    if not isinstance(value, want):
-        raise UsageError(f"{source}: field {name!r} must be {want.__name__}, got {value!r}")
-    return value
-
-
-_PLAIN_TYPES: Final[dict[str, type]] = {"float": float, "int": int, "bool": bool, "str": str}
-
-
-def _field_types(cls: type) -> dict[str, type]:
-    # annotations are strings here (from __future__ import annotations)
-    return {
-        f.name: _PLAIN_TYPES[str(f.type)] for f in dataclasses.fields(cls) if f.name != "faults"
-    }
-
-
-_SCENARIO_TYPES: Final = _field_types(Scenario)
-_FAULT_TYPES: Final = _field_types(FaultStep)
+_SCENARIO_TYPES: Final = field_types(Scenario, skip=("faults",))
+_FAULT_TYPES: Final = field_types(FaultStep)
 
 
 def scenario_from_mapping(data: Mapping[str, Any], *, source: str) -> Scenario:
@@ -169,7 +148,7 @@ def scenario_from_mapping(data: Mapping[str, Any], *, source: str) -> Scenario:
         if name not in _SCENARIO_TYPES:
             valid = ", ".join(sorted([*_SCENARIO_TYPES, "faults"]))
             raise UsageError(f"{source}: unknown field {name!r}; valid fields: {valid}")
-        kwargs[name] = _typed(source, name, value, _SCENARIO_TYPES[name])
+        kwargs[name] = typed_value(source, name, value, _SCENARIO_TYPES[name])
     if "name" not in kwargs:
         raise UsageError(f"{source}: missing field 'name' (add name = \"my-scenario\")")
     try:
@@ -190,7 +169,7 @@ def _fault_from_mapping(data: Any, *, source: str) -> FaultStep:
             raise UsageError(
                 f"{source}: unknown field {name!r}; valid fields: {', '.join(sorted(_FAULT_TYPES))}"
             )
-        kwargs[name] = _typed(source, name, value, _FAULT_TYPES[name])
+        kwargs[name] = typed_value(source, name, value, _FAULT_TYPES[name])
     try:
         return FaultStep(**kwargs)
     except UsageError as exc:
