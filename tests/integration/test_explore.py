@@ -36,6 +36,23 @@ def _explore(out: Path, **kwargs: object) -> tuple[ExploreResult, float]:
     return result, time.perf_counter() - begin
 
 
+def _assert_closed(result: ExploreResult, out: Path, anomaly: str, **flags: object) -> None:
+    """The shrunk schedule, replayed 3 times on claimed-fix with ``flags``, never shows
+    ``anomaly``: the flags it found are what close it."""
+    assert result.replay_path is not None
+    closed = replay(
+        ReplayOptions(
+            path=result.replay_path,
+            repeat=3,
+            preset="claimed-fix",
+            flags=flags,
+            redis="server",
+            out=out / "closed",
+        )
+    )
+    assert closed.reproduced[anomaly] == 0, closed.table()
+
+
 def _fresh_process_answers(steps: tuple[Step, ...], i: int) -> bool:
     """F1: step ``i`` polls the scan on a worker process that has served no discover
     (another worker, or the originating one replaced since by a restart, kill or deploy)."""
@@ -112,17 +129,9 @@ def test_f15b_cross_tenant_through_the_originating_worker_is_found(tmp_path: Pat
     assert any(s.rule == "probe" for s in result.replay.steps)
     # F15b is the memory path: with that flag off the same schedule leaks nothing.
     assert result.replay_path is not None
-    closed = replay(
-        ReplayOptions(
-            path=result.replay_path,
-            repeat=3,
-            preset="claimed-fix",
-            flags={"memory_and_fallback_without_owner_check": False},
-            redis="server",
-            out=tmp_path / "closed",
-        )
+    _assert_closed(
+        result, tmp_path, "cross_tenant_leak", memory_and_fallback_without_owner_check=False
     )
-    assert closed.reproduced["cross_tenant_leak"] == 0, closed.table()
 
 
 @pytest.mark.timeout(150)
@@ -138,17 +147,13 @@ def test_f8_stale_worker_cache_status_regression_is_found(tmp_path: Path) -> Non
     )
     assert result.found.get("status_regression", 0) > 0
     assert result.replay_path is not None
-    closed = replay(
-        ReplayOptions(
-            path=result.replay_path,
-            repeat=3,
-            preset="claimed-fix",
-            flags={"one_result_slot_per_filters": False, "per_worker_read_through_cache": False},
-            redis="server",
-            out=tmp_path / "closed",
-        )
+    _assert_closed(
+        result,
+        tmp_path,
+        "status_regression",
+        one_result_slot_per_filters=False,
+        per_worker_read_through_cache=False,
     )
-    assert closed.reproduced["status_regression"] == 0, closed.table()
 
 
 @pytest.mark.timeout(400)
