@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness import schema as S
-from harness.checkers import CheckConfig, judge
-from harness.history import Completion, History, HistoryWriter
+from harness.history import schema as S
+from harness.history.tables import Completion, History, HistoryWriter
+from harness.judging.checkers import CheckConfig, judge
 
 OPS_PER_SCAN = 20
 MS = 1_000_000
@@ -62,7 +62,11 @@ def synthetic_history(n_ops: int, seed: int = 0) -> History:
             S.OUTCOME: "ok",
             S.WORKER: step % 4,
             S.HTTP_STATUS: http,
-            S.BODY_STATUS: np.where(kind == "status", body_status, ""),
+            S.BODY_STATUS: np.where(
+                kind == "status",
+                body_status,
+                np.where(kind == "results", np.where(is_probe, "not_found", "complete"), ""),
+            ),
             S.COMPLETED: np.where(kind == "status", completed, -1),
             S.TOTAL: np.where(kind == "status", 14, -1),
             S.FOUND: -1,
@@ -111,7 +115,7 @@ class _NullWriter(HistoryWriter):
 
 
 async def _loop(client: object, n: int) -> float:
-    from harness.client import ScanClient
+    from harness.run.client import ScanClient
 
     assert isinstance(client, ScanClient)
     t0 = time.perf_counter()
@@ -125,7 +129,7 @@ def bench_client_overhead(n: int, blocks: int) -> None:
     import asyncio
 
     from harness import Cluster
-    from harness.client import ScanClient
+    from harness.run.client import ScanClient
 
     with tempfile.TemporaryDirectory() as d, Cluster.start(workers=4, preset="sound") as cluster:
         real = HistoryWriter(Path(d), proc="bench")

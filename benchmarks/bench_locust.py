@@ -26,8 +26,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness._locust_driver import package_version
 from harness.cluster import Cluster
+from harness.history.record import package_version
 
 USERS_FILE = Path(__file__).resolve().parent.parent / "scenarios" / "locust" / "bench_users.py"
 CLASSES = ("RecordingStatusUser", "PlainStatusUser")
@@ -80,7 +80,7 @@ def main() -> None:
     rows: list[dict[str, float]] = []
     with (
         tempfile.TemporaryDirectory() as tmp,
-        Cluster.start(workers=args.workers, env={"REFIMPL_PRESET": "sound"}) as cluster,
+        Cluster.start(workers=args.workers, preset="sound") as cluster,
     ):
         for r in range(args.rounds):
             order = CLASSES if r % 2 == 0 else CLASSES[::-1]

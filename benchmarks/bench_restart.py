@@ -23,9 +23,10 @@ from pathlib import Path
 import httpx
 
 from harness.cluster import Cluster
-from harness.supervisor import START_METHODS
+from harness.cluster.supervisor import START_METHODS
+from harness.targets.reference import DEFAULT_APP
 
-APPS = ("benchmarks.apps.kv:app", "reference_impl.app:app")
+APPS = ("benchmarks.apps.kv:app", DEFAULT_APP)
 
 
 def _quantile(values: list[float], q: float) -> float:

@@ -25,48 +25,18 @@ harness.CheckConfig(retention_s=3.0, scan_deadline_s=3.0))``.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from harness._lazy import lazy_exports
 from harness._version import __version__
 
 if TYPE_CHECKING:
-    from harness._events import ClusterEvent, EventKind
-    from harness.checkers import CheckConfig, judge
-    from harness.cluster import Cluster
-    from harness.contract import Contract
+    from harness.cluster import Cluster, ClusterEvent, EventKind, WorkerInfo
+    from harness.cluster.redis import Fault, RedisBackend
     from harness.history import load_history
-    from harness.redis_backends import Fault, RedisBackend
-    from harness.runner import RunOptions, RunResult, run_chaos
-    from harness.scenario import FaultStep, Scenario
-    from harness.supervisor import WorkerInfo
-
-# public name -> module that defines it (imported on first attribute access)
-_LAZY: dict[str, str] = {
-    "CheckConfig": "harness.checkers",
-    "Cluster": "harness.cluster",
-    "Contract": "harness.contract",
-    "FaultStep": "harness.scenario",
-    "RunOptions": "harness.runner",
-    "RunResult": "harness.runner",
-    "Scenario": "harness.scenario",
-    "judge": "harness.checkers",
-    "load_history": "harness.history",
-    "run_chaos": "harness.runner",
-    "ClusterEvent": "harness._events",
-    "EventKind": "harness._events",
-    "Fault": "harness.redis_backends",
-    "RedisBackend": "harness.redis_backends",
-    "WorkerInfo": "harness.supervisor",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'harness' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
+    from harness.judging import CheckConfig, judge
+    from harness.run import FaultStep, RunOptions, RunResult, Scenario, run_chaos
+    from harness.targets import Contract
 
 __all__ = [
     "CheckConfig",
@@ -86,3 +56,29 @@ __all__ = [
     "load_history",
     "run_chaos",
 ]
+
+# public name -> module that defines it (imported on first attribute access)
+__getattr__, _dir = lazy_exports(
+    __name__,
+    {
+        "CheckConfig": "harness.judging.checkers",
+        "Cluster": "harness.cluster",
+        "ClusterEvent": "harness.cluster.events",
+        "Contract": "harness.targets.contract",
+        "EventKind": "harness.cluster.events",
+        "Fault": "harness.cluster.redis",
+        "FaultStep": "harness.run.scenario",
+        "RedisBackend": "harness.cluster.redis",
+        "RunOptions": "harness.run.runner",
+        "RunResult": "harness.run.runner",
+        "Scenario": "harness.run.scenario",
+        "WorkerInfo": "harness.cluster.supervisor",
+        "judge": "harness.judging.checkers",
+        "load_history": "harness.history.tables",
+        "run_chaos": "harness.run.runner",
+    },
+)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

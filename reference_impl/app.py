@@ -14,7 +14,8 @@ several workers)::
                          server=server, decode_responses=True, **kw))
 
 Environment: ``REDIS_URL`` (required to serve), ``REFIMPL_PRESET`` (pre-fix,
-claimed-fix, late-fix, sound), ``REFIMPL_FLAGS`` (JSON object overriding single
+claimed-fix, late-fix, sound; default ``DEFAULT_PRESET``, claimed-fix, the same
+as ``Flags()`` and the harness), ``REFIMPL_FLAGS`` (JSON object overriding single
 flags), ``REFIMPL_TIME_SCALE`` (default 0.01), ``REFIMPL_SEED`` (default 0),
 ``WORKER_ID`` (default: the pid). Bad values fail at import with a message
 listing the valid names. Importing and building ``app`` opens no socket and
@@ -24,7 +25,6 @@ starts no task: per-worker state is built on first use, after the fork.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from collections.abc import AsyncIterator, Mapping
@@ -35,6 +35,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from reference_impl.clock import SYSTEM_CLOCK, Clock
 from reference_impl.flags import (
     DEFAULT_PRESET,
     ConfigError,
@@ -49,11 +50,13 @@ from reference_impl.redis_manager import RedisFactory, StoreUnavailable, url_fac
 from reference_impl.service import DiscoverRequest, ScanService, resolution_policy, retry_policy
 from reference_impl.store import StoreError
 from reference_impl.timing import (
+    DEFAULT_TIME_SCALE,
     DEFAULT_TOTAL_STRATEGIES,
     EXPECTED_SCAN_S,
     RATE_LIMIT_PER_MINUTE,
     RESULT_TTL_S,
     Timing,
+    time_scale_problem,
 )
 
 PREFIX = "/api/v1/opportunities"
@@ -204,25 +207,26 @@ def create_app(
     flags: Flags | Mapping[str, object] | None = None,
     redis_url: str | None = None,
     redis_factory: RedisFactory | None = None,
-    time_scale: float = 0.01,
+    time_scale: float = DEFAULT_TIME_SCALE,
     seed: int = 0,
     worker_id: str | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> FastAPI:
-    """A scan service app. ``flags``: a full Flags value, or overrides of ``preset``."""
+    """A scan service app. ``flags``: a full Flags value, or overrides of ``preset``.
+
+    ``clock``: where the service reads time (unit tests inject a virtual one).
+    """
     by_preset = resolve_flags(preset, None if isinstance(flags, Flags) else flags)
     resolved = flags if isinstance(flags, Flags) else by_preset
-    if (
-        isinstance(time_scale, bool)
-        or not isinstance(time_scale, int | float)
-        or not (math.isfinite(time_scale) and 0 < time_scale <= 100)
-    ):
-        raise ConfigError(f"time_scale={time_scale!r}: must be a number in (0, 100], e.g. 0.01")
+    scale_problem = time_scale_problem(time_scale)
+    if scale_problem is not None:
+        raise ConfigError(f"time_scale={time_scale!r}: {scale_problem}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ConfigError(f"seed={seed!r}: must be an integer")
     config = AppConfig(
         preset=preset,
         flags=resolved,
-        timing=Timing(time_scale=float(time_scale), seed=seed),
+        timing=Timing(time_scale=float(time_scale), seed=seed, clock=clock),
         redis_url=redis_url,
         redis_factory=redis_factory,
         worker_id=worker_id,
@@ -282,13 +286,13 @@ def create_app(
 
 def _app_from_env() -> FastAPI:
     preset, flags = flags_from_env()
-    scale_text = os.environ.get("REFIMPL_TIME_SCALE", "0.01")
+    scale_text = os.environ.get("REFIMPL_TIME_SCALE", repr(DEFAULT_TIME_SCALE))
     seed_text = os.environ.get("REFIMPL_SEED", "0")
     try:
         scale = float(scale_text)
     except ValueError:
         raise ConfigError(
-            f"REFIMPL_TIME_SCALE={scale_text!r}: must be a number in (0, 100], e.g. 0.01"
+            f"REFIMPL_TIME_SCALE={scale_text!r}: {time_scale_problem(scale_text)}"
         ) from None
     try:
         seed = int(seed_text)

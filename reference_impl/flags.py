@@ -3,18 +3,25 @@
 Each field is read at exactly one code site (named in its metadata), so a run
 record that lists the flags says precisely which code paths ran. Three kinds:
 
-- ``bug``: the root of one failure mechanism F1-F15b (facts file, section 6).
-  ``True`` reproduces the production code path; ``False`` is the sound design.
-- ``fix``: one of the six fixes of the merge document, or the late read-path
-  client re-initialisation. A fix patches a legacy code path, so most fixes only
+- ``bug``: the root of one failure mechanism F1-F15b (the table in
+  docs/reference-service.md). ``True`` reproduces the production code path;
+  ``False`` is the sound design.
+- ``fix``: one of the six fixes of the merge, or the late read-path client
+  re-initialisation. A fix patches a legacy code path, so most fixes only
   have an effect while the bug flag they patch is on.
-- ``policy``: a choice with no right answer in the facts (the Redis retry policy).
+- ``policy``: a choice with no right answer (the Redis retry policy).
+
+``Flags()`` is the default preset, ``claimed-fix`` (:data:`DEFAULT_PRESET`): the
+service as the merge left it, which is also what the app runs when
+``REFIMPL_PRESET`` is unset and what ``scanproof run`` tests by default.
 
 ``sound`` turns every bug flag off. It keeps only the fixes its own code paths
 use (the result-index fallback); the others patch legacy paths that ``sound``
 never takes, and leaving them off means each bug flag switched on alone over
 ``sound`` reopens its mechanism (the sensitivity matrix).
 
+>>> Flags() == PRESETS[DEFAULT_PRESET]
+True
 >>> flags = resolve_flags("claimed-fix", {"retry_policy": "bounded"})
 >>> flags.fix_ownership_validation, flags.retry_policy
 (True, 'bounded')
@@ -43,7 +50,10 @@ class ConfigError(ValueError):
     """A bad preset, flag name or flag value: the message names it and lists the valid ones."""
 
 
-def _flag(kind: str, fids: str, site: str, doc: str, default: Any = False) -> Any:
+def _flag(kind: str, fids: str, site: str, doc: str, default: Any = True) -> Any:
+    # The field defaults are the claimed-fix preset: every bug flag on (the default
+    # here), the six merge fixes on, the late fix off, redis-py's retries; the fixes
+    # and the policy state theirs.
     return field(
         default=default, metadata={"kind": kind, "mechanisms": fids, "site": site, "doc": doc}
     )
@@ -51,7 +61,7 @@ def _flag(kind: str, fids: str, site: str, doc: str, default: Any = False) -> An
 
 @dataclass(frozen=True, kw_only=True)
 class Flags:
-    """The switches of the reference service (defaults: ``sound``)."""
+    """The switches of the reference service (defaults: the ``claimed-fix`` preset)."""
 
     client_init_on_discover_only: bool = _flag(
         "bug",
@@ -177,6 +187,7 @@ class Flags:
         "reads._locate",
         "Merge fix 2: a lookup resolved from Redis is copied into the worker's memory maps "
         "(makes F8 and F15b worse: the maps are never invalidated).",
+        default=True,
     )
     fix_triple_persistence: bool = _flag(
         "fix",
@@ -184,12 +195,14 @@ class Flags:
         "service.resolution_policy",
         "Merge fix 3: lookup, result-index and latest-scan keys are rewritten on every "
         "result write.",
+        default=True,
     )
     fix_lookup_ttl_plus_300: bool = _flag(
         "fix",
         "F4",
         "service.resolution_policy",
         "Merge fix 4: lookup TTL = max(ttl, partial_ttl, scan_ttl) + 300 = 600 s.",
+        default=True,
     )
     fix_status_progress_metadata: bool = _flag(
         "fix",
@@ -197,18 +210,21 @@ class Flags:
         "reads._complete_status",
         "Merge fix 5: the complete status carries progress (DEFAULT_TOTAL_STRATEGIES = 14 when "
         "the payload has no total).",
+        default=True,
     )
     fix_ownership_validation: bool = _flag(
         "fix",
         "F15a",
         "service.ScanService._owner_check_applies",
         "Merge fix 6: the Redis lookup path checks that the cache_key belongs to the caller.",
+        default=True,
     )
     fix_read_path_client_reinit: bool = _flag(
         "fix",
         "F1",
         "service.ScanService.read_client",
         "Late fix (days after the merge): status and results re-initialise a None client.",
+        default=False,
     )
 
     retry_policy: RetryPolicyName = _flag(  # noqa: RUF009 - field() with metadata
@@ -217,46 +233,57 @@ class Flags:
         "service.retry_policy",
         "redis-py-default: 10 retries, jittered exponential backoff 10 ms..1 s, 5 s timeouts "
         "(what redis-py 8 does silently); bounded: 2 retries, 20-100 ms backoff, 1 s timeouts.",
-        default="bounded",
+        default="redis-py-default",
     )
 
 
 FLAG_FIELDS: tuple[dataclasses.Field[Any], ...] = dataclasses.fields(Flags)
 FLAG_NAMES: tuple[str, ...] = tuple(f.name for f in FLAG_FIELDS)
-_BUGS = {f.name: False for f in FLAG_FIELDS if f.metadata["kind"] == "bug"}
-_ALL_BUGS_ON = {name: True for name in _BUGS}
-_MERGE_FIXES = {
-    "fix_result_index_fallback": True,
-    "fix_restore_lookup_maps_on_read": True,
-    "fix_triple_persistence": True,
-    "fix_lookup_ttl_plus_300": True,
-    "fix_status_progress_metadata": True,
-    "fix_ownership_validation": True,
-}
-_LEGACY: dict[str, Any] = {
-    **_ALL_BUGS_ON,
-    **{name: False for name in _MERGE_FIXES},
-    "fix_read_path_client_reinit": False,
-    "retry_policy": "redis-py-default",
-}
+_BUGS = tuple(f.name for f in FLAG_FIELDS if f.metadata["kind"] == "bug")
+_FIXES = tuple(f.name for f in FLAG_FIELDS if f.metadata["kind"] == "fix")
+_MERGE_FIXES = (
+    "fix_result_index_fallback",
+    "fix_restore_lookup_maps_on_read",
+    "fix_triple_persistence",
+    "fix_lookup_ttl_plus_300",
+    "fix_status_progress_metadata",
+    "fix_ownership_validation",
+)
+_CLAIMED = Flags()  # the field defaults
+_NO_MERGE_FIXES: dict[str, Any] = dict.fromkeys(_MERGE_FIXES, False)
 
 PRESETS: dict[str, Flags] = {
-    "pre-fix": Flags(**_LEGACY),
-    "claimed-fix": Flags(**{**_LEGACY, **_MERGE_FIXES}),
-    "late-fix": Flags(**{**_LEGACY, **_MERGE_FIXES, "fix_read_path_client_reinit": True}),
-    "sound": Flags(),
+    # main before the merge: every bug on, no fix, redis-py's default retries
+    "pre-fix": dataclasses.replace(_CLAIMED, **_NO_MERGE_FIXES),
+    # pre-fix plus the six merge fixes
+    "claimed-fix": _CLAIMED,
+    # claimed-fix plus the read-path client re-initialisation, days later
+    "late-fix": dataclasses.replace(_CLAIMED, fix_read_path_client_reinit=True),
+    # every bug off; only the fix its own paths use; bounded retries
+    "sound": Flags(
+        **dict.fromkeys(_BUGS, False),
+        **{fix: fix == "fix_result_index_fallback" for fix in _FIXES},
+        retry_policy="bounded",
+    ),
 }
-DEFAULT_PRESET = "pre-fix"
+# What Flags() is, what the app runs without REFIMPL_PRESET and what the harness tests.
+DEFAULT_PRESET = "claimed-fix"
 
 
-def _check_value(name: str, value: object) -> None:
+def flag_problem(name: str, value: object) -> str | None:
+    """What is wrong with setting flag ``name`` to ``value`` (listing the valid ones), or None.
+
+    >>> flag_problem("retry_policy", "forever")
+    'must be one of redis-py-default, bounded'
+    """
+    if name not in FLAG_NAMES:
+        return f"no such flag; valid flags are {', '.join(FLAG_NAMES)}"
     if name == "retry_policy":
         if value not in RETRY_POLICY_NAMES:
-            raise ConfigError(
-                f"flag retry_policy={value!r}: must be one of {', '.join(RETRY_POLICY_NAMES)}"
-            )
+            return f"must be one of {', '.join(RETRY_POLICY_NAMES)}"
     elif not isinstance(value, bool):
-        raise ConfigError(f"flag {name}={value!r}: must be true or false (a JSON boolean)")
+        return "must be true or false (a JSON boolean)"
+    return None
 
 
 def resolve_flags(preset: str, overrides: Mapping[str, object] | None = None) -> Flags:
@@ -265,9 +292,9 @@ def resolve_flags(preset: str, overrides: Mapping[str, object] | None = None) ->
         raise ConfigError(f"unknown preset {preset!r}: valid presets are {', '.join(PRESETS)}")
     overrides = dict(overrides or {})
     for name, value in overrides.items():
-        if name not in FLAG_NAMES:
-            raise ConfigError(f"unknown flag {name!r}: valid flags are {', '.join(FLAG_NAMES)}")
-        _check_value(name, value)
+        problem = flag_problem(name, value)
+        if problem is not None:
+            raise ConfigError(f"flag {name}={value!r}: {problem}")
     return dataclasses.replace(PRESETS[preset], **overrides)  # type: ignore[arg-type]
 
 

@@ -1,4 +1,4 @@
-"""The status and results algorithms (facts file, section 5).
+"""The status and results algorithms, as the real service runs them.
 
 Status: resolve the scan_id to a slot (memory map, then the Redis lookup key,
 then the result-index key), peek at the slot (memory, then Redis); no entry:

@@ -19,7 +19,6 @@ True
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -31,6 +30,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from reference_impl.clock import SYSTEM_CLOCK, Clock
 from reference_impl.timing import BREAKER_FAILURES
 
 _log = logging.getLogger("reference_impl.redis")
@@ -118,7 +118,9 @@ class RedisManager:
         health_interval_s: float,
         breaker_open_s: float,
         none_when_unhealthy: bool,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self._clock = clock
         self._factory = factory
         self.policy = policy
         self._health_interval_s = health_interval_s
@@ -132,7 +134,7 @@ class RedisManager:
 
     async def get_client(self) -> aioredis.Redis | None:
         """The client, or None (legacy) / StoreUnavailable (sound) while unhealthy."""
-        now = time.monotonic()
+        now = self._clock.monotonic()
         if now < self._open_until:
             return self._unhealthy("circuit breaker open")
         if self._client is None:
@@ -147,7 +149,7 @@ class RedisManager:
                 self.record_failure(exc)
             else:
                 self._healthy = True
-        if not self._healthy or time.monotonic() < self._open_until:
+        if not self._healthy or self._clock.monotonic() < self._open_until:
             return self._unhealthy("health check failed")
         return self._client
 
@@ -161,7 +163,7 @@ class RedisManager:
         self._failures += 1
         _log.warning("redis failure %d: %s", self._failures, exc)
         if self._failures >= BREAKER_FAILURES:
-            self._open_until = time.monotonic() + self._breaker_open_s
+            self._open_until = self._clock.monotonic() + self._breaker_open_s
             self._failures = 0
 
     def record_success(self) -> None:

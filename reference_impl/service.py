@@ -27,7 +27,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -153,9 +152,10 @@ class ScanService:
             health_interval_s=timing.s(HEALTH_CHECK_INTERVAL_S),
             breaker_open_s=timing.s(BREAKER_OPEN_S),
             none_when_unhealthy=flags.unhealthy_client_is_none,
+            clock=timing.clock,
         )
         self.store = Store(manager=self.manager, atomic=not flags.write_group_aborts_on_error)
-        self.memory = Memory(enabled=flags.per_worker_read_through_cache)
+        self.memory = Memory(enabled=flags.per_worker_read_through_cache, clock=timing.clock)
         self.liveness: Liveness | None = None
         if not flags.no_scan_liveness:
             self.liveness = Liveness(
@@ -168,7 +168,7 @@ class ScanService:
             )
         self._redis: aioredis.Redis | None = None  # the real service's client attribute
         self._tasks: dict[str, _Running] = {}
-        self._rate = RateLimiter(RATE_LIMIT_PER_MINUTE)
+        self._rate = RateLimiter(RATE_LIMIT_PER_MINUTE, clock=timing.clock)
         self._killed = False
 
     @property
@@ -263,7 +263,7 @@ class ScanService:
             raise ScanAbandoned(f"scan {scan.scan_id}: its worker's lease lapsed")
         partial = payload.status == "scanning"
         ttl_ms = self.timing.ms(PARTIAL_TTL_S) if partial else self._complete_ttl_ms()
-        entry = StoredEntry(payload=payload, partial=partial, cached_at=time.time())
+        entry = StoredEntry(payload=payload, partial=partial, cached_at=self.timing.clock.wall())
         self.memory.put_result(scan.slot, entry, ttl_ms / 1000)
         policy = self._resolution_policy()
         groups: list[list[Write]] = []
@@ -311,7 +311,7 @@ class ScanService:
                 previous is not None
                 and not previous.partial
                 and previous.payload.status == "complete"
-                and time.time() - previous.cached_at < self.timing.s(FRESH_RESULT_S)
+                and self.timing.clock.wall() - previous.cached_at < self.timing.s(FRESH_RESULT_S)
             ):
                 fresh = previous
         if self.liveness is not None:
@@ -327,7 +327,7 @@ class ScanService:
             fail_strategy=request.fail_strategy,
             force_refresh=request.force_refresh,
             fresh=fresh,
-            started_at=time.time(),
+            started_at=self.timing.clock.wall(),
             owner=self.incarnation,
         )
         await self._write_entry(scan, self._placeholder(scan), start=True)
@@ -378,18 +378,23 @@ class ScanService:
         await asyncio.sleep(max(0.0, t0 + self.timing.s(STRATEGY_SETUP_DONE_AT_S) - loop.time()))
         # The budget bounds the strategies' own work, not the snapshot writes queued behind
         # them: at small time scales 14 writes could otherwise eat the whole margin.
-        found = await self._run_strategies(scan, loop.time() + self.timing.scan_budget_s)
+        found = await self._run_strategies(scan, self.timing.scan_budget_s)
         final = self._payload(
             scan, status="complete", completed=scan.strategies, total=scan.strategies,
-            opportunities=found, completed_at=time.time(),
+            opportunities=found, completed_at=self.timing.clock.wall(),
         )  # fmt: skip
         await self._write_entry(scan, final)
 
     async def _strategy(
-        self, scan: _Scan, index: int, runtime_s: float, budget_end: float
+        self, scan: _Scan, index: int, runtime_s: float, budget_s: float
     ) -> list[Opportunity]:
-        async with asyncio.timeout_at(budget_end):
-            await asyncio.sleep(runtime_s)
+        # Whether a strategy overruns its budget is decided by the model's numbers, not by
+        # the event loop's punctuality: with a deadline timer racing the sleep, a loop stalled
+        # past both (a loaded CI machine, a GC pause) cancelled a strategy that had finished.
+        if runtime_s > budget_s:
+            await asyncio.sleep(budget_s)
+            raise TimeoutError(f"strategy {index} overran its {budget_s:.3f} s budget")
+        await asyncio.sleep(runtime_s)
         if index == scan.fail_strategy:
             raise RuntimeError(f"strategy {index} raised")
         name = STRATEGY_NAMES[index % len(STRATEGY_NAMES)]
@@ -407,13 +412,13 @@ class ScanService:
             )
         ]
 
-    async def _run_strategies(self, scan: _Scan, budget_end: float) -> list[Opportunity]:
+    async def _run_strategies(self, scan: _Scan, budget_s: float) -> list[Opportunity]:
         runtimes = self.timing.strategy_runtimes_s(scan.user_id, scan.digest, scan.strategies)
         found: list[Opportunity] = []
         if self.flags.snapshots_after_all_strategies:
             async with asyncio.TaskGroup() as group:
                 tasks = [
-                    group.create_task(self._strategy(scan, i, r, budget_end))
+                    group.create_task(self._strategy(scan, i, r, budget_s))
                     for i, r in enumerate(runtimes)
                 ]
             for done, task in enumerate(tasks, start=1):
@@ -425,7 +430,7 @@ class ScanService:
 
         async def tracked(index: int, runtime_s: float) -> None:
             nonlocal completed
-            opps = await self._strategy(scan, index, runtime_s, budget_end)
+            opps = await self._strategy(scan, index, runtime_s, budget_s)
             async with lock:
                 completed += 1
                 found.extend(opps)
@@ -458,7 +463,7 @@ class ScanService:
                 completed=0,
                 total=scan.strategies,
                 error=reason,
-                completed_at=time.time(),
+                completed_at=self.timing.clock.wall(),
             )
         try:
             await self._write_entry(scan, payload)

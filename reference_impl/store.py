@@ -1,6 +1,6 @@
 """The Redis key schema and the two ways of executing writes and reads.
 
-Keys (facts file, section 3): ``opportunity_scan_result:{slot}``,
+Keys (as the real service names them): ``opportunity_scan_result:{slot}``,
 ``opportunity_scan_lookup:{scan_id}``, ``opportunity_scan_result_index:{scan_id}``,
 ``opportunity_user_latest_scan:{user_id}``, ``opportunity_scan_active:{key}``, and
 sound's ``opportunity_worker_lease:{worker_id}``. Every TTL is in milliseconds.

@@ -13,10 +13,16 @@ True
 
 from __future__ import annotations
 
+import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-# Redis TTLs (section 3 of the facts file).
+from reference_impl.clock import SYSTEM_CLOCK, Clock
+
+DEFAULT_TIME_SCALE = 0.01
+MAX_TIME_SCALE = 100.0
+
+# Redis TTLs, as the real service sets them.
 RESULT_TTL_S = 300.0
 PARTIAL_TTL_S = 300.0
 SCAN_TTL_S = 300.0  # the active flag
@@ -63,12 +69,30 @@ STRATEGY_NAMES: tuple[str, ...] = (
 _SYMBOLS = ("AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA", "JPM", "XOM", "BTC-USD")
 
 
+def time_scale_problem(value: object) -> str | None:
+    """What is wrong with ``value`` as a time scale, or None.
+
+    >>> time_scale_problem(0)
+    'must be a number in (0, 100], e.g. 0.01'
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not (math.isfinite(value) and 0 < value <= MAX_TIME_SCALE)
+    ):
+        return f"must be a number in (0, {MAX_TIME_SCALE:g}], e.g. {DEFAULT_TIME_SCALE:g}"
+    return None
+
+
 @dataclass(frozen=True, kw_only=True)
 class Timing:
     """Scaled durations and seeded draws for one service instance."""
 
-    time_scale: float = 0.01
+    time_scale: float = DEFAULT_TIME_SCALE
     seed: int = 0
+    # Where the service reads time (sleeps go through the event loop); unit tests inject
+    # a virtual clock.
+    clock: Clock = field(default=SYSTEM_CLOCK, compare=False)
 
     def s(self, real_seconds: float) -> float:
         """``real_seconds`` of the real service, scaled, in seconds."""

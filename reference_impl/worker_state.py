@@ -16,10 +16,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import time
 import uuid
 from collections.abc import Callable
 
+from reference_impl.clock import SYSTEM_CLOCK, Clock
 from reference_impl.payload import StoredEntry
 from reference_impl.redis_manager import RedisManager, StoreUnavailable
 from reference_impl.store import Store, StoreError, worker_lease_key
@@ -34,8 +34,9 @@ class Memory:
     Disabled, every method is a no-op and every lookup misses.
     """
 
-    def __init__(self, *, enabled: bool) -> None:
+    def __init__(self, *, enabled: bool, clock: Clock = SYSTEM_CLOCK) -> None:
         self.enabled = enabled
+        self._clock = clock
         self._results: dict[str, tuple[StoredEntry, float]] = {}
         self._scan_lookup: dict[str, str] = {}
         self._user_latest: dict[str, str] = {}
@@ -45,14 +46,14 @@ class Memory:
         if hit is None:
             return None
         entry, expires_at = hit
-        if time.monotonic() >= expires_at:
+        if self._clock.monotonic() >= expires_at:
             del self._results[slot]
             return None
         return entry
 
     def put_result(self, slot: str, entry: StoredEntry, ttl_s: float) -> None:
         if self.enabled:
-            self._results[slot] = (entry, time.monotonic() + ttl_s)
+            self._results[slot] = (entry, self._clock.monotonic() + ttl_s)
 
     def lookup(self, scan_id: str) -> str | None:
         return self._scan_lookup.get(scan_id)
@@ -66,12 +67,13 @@ class Memory:
 class RateLimiter:
     """At most ``per_minute`` starts per user per worker in any 60 s (real time)."""
 
-    def __init__(self, per_minute: int) -> None:
+    def __init__(self, per_minute: int, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self._per_minute = per_minute
+        self._clock = clock
         self._starts: dict[str, collections.deque[float]] = {}
 
     def allow(self, user_id: str) -> bool:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         starts = self._starts.setdefault(user_id, collections.deque())
         while starts and now - starts[0] >= 60.0:
             starts.popleft()

@@ -12,7 +12,7 @@ the one recorded in ``verdict.json``.
 ``render_run`` writes ``report.md``, ``report.html``, ``junit.xml`` and three
 PNG plots into the run directory (and appends ``report.md`` to the file named
 by ``GITHUB_STEP_SUMMARY`` when it is set). ``class_table`` gives the class
-table of a :class:`harness.verdict.Verdict` as a DataFrame; ``first_witness_words``
+table of a :class:`harness.judging.verdict.Verdict` as a DataFrame; ``first_witness_words``
 the first witness of each class in words. See docs/reports.md.
 """
 

@@ -19,13 +19,12 @@ from typing import Any
 
 import pandas as pd
 
-from harness import schema as S
 from harness.errors import ScanproofError
-from harness.history import FAULTS_TABLE, OPS_TABLE, load_history
-from harness.verdict import ClassResult, Verdict, VerdictWord, Witness
+from harness.history import schema as S
+from harness.history.record import RUN_FORMAT, RUN_JSON, RunRecord, refuse_newer
+from harness.history.tables import FAULTS_TABLE, OPS_TABLE, load_history
+from harness.judging.verdict import VERDICT_JSON, ClassResult, Verdict
 
-RUN_JSON = "run.json"
-VERDICT_JSON = "verdict.json"
 UNKNOWN = "unknown"
 NOT_JUDGED = "not judged: the run directory holds no verdict.json"
 _NS = 1_000_000_000
@@ -65,6 +64,7 @@ class RunData:
     duration_s: float  # NaN when unknown
     op_counts: Mapping[str, int]  # total, ok, fail, info
     notes: tuple[str, ...] = ()  # what could not be read, one line each
+    verdict_doc: Mapping[str, Any] = field(default_factory=dict)  # verdict.json as written
 
     def seconds(self, t_ns: int) -> float:
         return (t_ns - self.t0_ns) / _NS
@@ -76,97 +76,32 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _get(record: Mapping[str, Any], *path: str) -> Any:
-    node: Any = record
-    for key in path:
-        if not isinstance(node, Mapping):
-            return None
-        node = node.get(key)
-    return node
-
-
-def parse_run_info(record: Mapping[str, Any]) -> RunInfo:
-    scenario = _get(record, "config", "scenario")
-    if isinstance(scenario, Mapping):
-        scenario = scenario.get("name")
-    t0 = record.get("t0_ns")
-    warnings = record.get("warnings")
-    said = [str(w) for w in warnings] if isinstance(warnings, list) else []
-    if record.get("crash"):
-        said.insert(0, f"the run crashed: {record['crash']}")
+def parse_run_info(record: RunRecord | None, raw: Mapping[str, Any]) -> RunInfo:
+    """Display strings of a run record (``None``: run.json missing or unreadable);
+    ``raw`` is the file as written, for the report's appendix."""
+    if record is None:
+        return RunInfo(record=dict(raw))
+    config = record.config
+    said = list(record.warnings)
+    if record.crash:
+        said.insert(0, f"the run crashed: {record.crash}")
     return RunInfo(
-        app=_text(_get(record, "config", "app")),
-        preset=_text(_get(record, "config", "preset")),
-        scenario=_text(scenario),
-        seed=_text(_get(record, "config", "seed")),
-        workers=_text(_get(record, "config", "workers")),
-        router=_text(_get(record, "config", "router")),
-        redis_backend=_text(_get(record, "config", "redis", "backend")),
-        status=_text(record.get("status")),
-        started_at=_text(record.get("started_at")),
-        ended_at=_text(record.get("ended_at")),
-        scanproof_version=_text(record.get("scanproof_version")),
-        t0_ns=t0 if isinstance(t0, int) and not isinstance(t0, bool) else None,
+        app=_text(config.app or config.command or " ".join(config.targets) or config.host),
+        preset=_text(config.preset),
+        scenario=_text(config.scenario.get("name")),
+        seed=_text(config.seed),
+        # a running deployment's workers are its own: the report counts its targets
+        workers=_targets_text(config.targets) if config.targets else _text(config.workers),
+        router=_text(config.router),
+        redis_backend=_text(config.redis.get("backend")),
+        status=_text(record.status),
+        started_at=_text(record.started_at),
+        ended_at=_text(record.ended_at),
+        scanproof_version=_text(record.scanproof_version),
+        t0_ns=record.t0_ns or None,
         warnings=tuple(said),
-        record=dict(record),
+        record=dict(raw),
     )
-
-
-def _int(value: Any, default: int = 0) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
-
-
-def _witness(raw: Mapping[str, Any]) -> Witness:
-    faults = raw.get("faults") or ()
-    return Witness(
-        op=str(raw.get("op", "")),
-        scan_id=str(raw.get("scan_id", "")),
-        tenant=str(raw.get("tenant", "")),
-        kind=str(raw.get("kind", "")),
-        worker=_int(raw.get("worker"), -1),
-        t_invoke_ns=_int(raw.get("t_invoke_ns")),
-        http_status=_int(raw.get("http_status")),
-        body_status=str(raw.get("body_status", "")),
-        reason=str(raw.get("reason", "")),
-        faults=tuple(str(f) for f in faults) if isinstance(faults, list | tuple) else (),
-    )
-
-
-def _counts(raw: Any) -> dict[str, int]:
-    return {str(k): _int(v) for k, v in raw.items()} if isinstance(raw, Mapping) else {}
-
-
-def _class_result(name: str, raw: Any) -> ClassResult:
-    if not isinstance(raw, Mapping):
-        return ClassResult.crashed(name, "missing from verdict.json")
-    witnesses = raw.get("witnesses") or []
-    return ClassResult(
-        name=name,
-        count=_int(raw.get("count")),
-        opportunities=_int(raw.get("opportunities")),
-        excused=_int(raw.get("excused")),
-        excused_by=_counts(raw.get("excused_by")),
-        fault_windows=_counts(raw.get("fault_windows")),
-        witnesses=tuple(_witness(w) for w in witnesses if isinstance(w, Mapping)),
-        error=str(raw.get("error") or ""),
-    )
-
-
-def parse_verdict(raw: Mapping[str, Any]) -> Verdict:
-    """Rebuild a :class:`Verdict` from ``verdict.json`` exactly as recorded (never re-decided)."""
-    word = raw.get("verdict")
-    verdict: VerdictWord = word if word in ("pass", "fail", "unknown") else "unknown"
-    anomalies = raw.get("anomalies")
-    anomalies = anomalies if isinstance(anomalies, Mapping) else {}
-    classes = {name: _class_result(name, anomalies.get(name)) for name in S.ANOMALY_CLASSES}
-    reasons = raw.get("reasons")
-    reasons = [str(r) for r in reasons] if isinstance(reasons, list) else []
-    if word not in ("pass", "fail", "unknown"):
-        reasons.append(f"verdict.json holds no verdict word (found {word!r})")
-    return Verdict(verdict, classes, tuple(reasons))
 
 
 def _read_json(path: Path, notes: list[str]) -> dict[str, Any] | None:
@@ -182,6 +117,17 @@ def _read_json(path: Path, notes: list[str]) -> dict[str, Any] | None:
         notes.append(f"{path.name} is not a JSON object")
         return None
     return data
+
+
+def _record(raw: Mapping[str, Any], path: Path, notes: list[str]) -> RunRecord | None:
+    if not raw:
+        return None
+    refuse_newer(raw, supported=RUN_FORMAT, source=str(path))  # never guess at a newer file
+    try:
+        return RunRecord.from_json(raw, source=path.name)
+    except ScanproofError as exc:
+        notes.append(str(exc))
+        return None
 
 
 def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
@@ -227,14 +173,23 @@ def _duration_s(info: RunInfo, t0: int, last: int | None) -> float:
 def load_run(run_dir: Path) -> RunData:
     """Read ``run_dir``; never raises for a missing or malformed file (it becomes a note)."""
     notes: list[str] = []
-    record = _read_json(run_dir / RUN_JSON, notes) or {}
-    info = parse_run_info(record)
+    raw_record = _read_json(run_dir / RUN_JSON, notes) or {}
+    info = parse_run_info(_record(raw_record, run_dir / RUN_JSON, notes), raw_record)
     raw_verdict = _read_json(run_dir / VERDICT_JSON, notes)
     if raw_verdict is None:
         classes = {n: ClassResult.crashed(n, NOT_JUDGED) for n in S.ANOMALY_CLASSES}
         verdict = Verdict("unknown", classes, (NOT_JUDGED,))
     else:
-        verdict = parse_verdict(raw_verdict)
+        thresholds = raw_record.get("thresholds")
+        verdict = Verdict.from_json(
+            raw_verdict,
+            source=str(run_dir / VERDICT_JSON),
+            thresholds={
+                str(k): v
+                for k, v in (thresholds.items() if isinstance(thresholds, Mapping) else ())
+                if isinstance(v, int) and not isinstance(v, bool)
+            },
+        )
     ops, faults = _tables(run_dir, notes)
     first, last = _first_event_ns(ops, faults), _last_event_ns(ops, faults)
     t0 = info.t0_ns
@@ -246,7 +201,11 @@ def load_run(run_dir: Path) -> RunData:
         op_counts = {"total": len(ops)} | {o: int(outcomes.get(o, 0)) for o in S.OUTCOMES}
     else:
         recorded = (raw_verdict or {}).get("ops")
-        op_counts = _counts(recorded) if isinstance(recorded, Mapping) else {"total": 0}
+        op_counts = {
+            str(k): v
+            for k, v in (recorded.items() if isinstance(recorded, Mapping) else ())
+            if isinstance(v, int) and not isinstance(v, bool)
+        } or {"total": 0}
     return RunData(
         run_dir=run_dir,
         info=info,
@@ -257,4 +216,10 @@ def load_run(run_dir: Path) -> RunData:
         duration_s=_duration_s(info, t0, last),
         op_counts=op_counts,
         notes=tuple(notes),
+        verdict_doc=raw_verdict or {},
     )
+
+
+def _targets_text(targets: tuple[str, ...]) -> str:
+    """``"1 target URL"`` / ``"3 target URLs"``: a deployment's own workers are unknown."""
+    return f"{len(targets)} target URL{'s' if len(targets) != 1 else ''}"

@@ -1,7 +1,11 @@
 """``report.md``: short enough for a pull-request comment, readable in one minute.
 
-Order: verdict line, run summary, reasons, class table, the worst witness in
-words, one account per failing class, faults, pointer to ``report.html``.
+Order: verdict line, run summary (app, preset or contract), reasons, warnings
+(also the status words the contract did not understand), class table, the worst
+witness in words, one account per failing class, coverage (scan states against
+faults in effect), per worker (one column per worker), timing with the
+source of every value (and the calibration measurements), the kept worker logs,
+faults, pointer to ``report.html`` by name (never a path on the machine that ran it).
 Every value from the run directory is a code span (:func:`md_code`), so it
 shows literally and cannot mention anyone or inject markup.
 """
@@ -14,13 +18,17 @@ from reports._markup import md_code, md_text
 from reports._model import (
     MAX_REASONS,
     ReportModel,
-    cell,
     class_line,
     class_rows,
+    coverage_gaps,
+    coverage_rows,
     extras_line,
     fault_rows,
     headline,
+    log_items,
     summary_fields,
+    timing_table,
+    worker_rows,
 )
 
 MAX_FAULT_ROWS = 20
@@ -63,13 +71,52 @@ def _timeline(model: ReportModel) -> list[str]:
 
 
 def _workers(model: ReportModel) -> list[str]:
-    """Per worker: ops served, outcomes, answers, and which served the recorded witnesses."""
-    w = model.workers
-    if not len(w) or "ops" not in w.columns:
+    """Per worker (one column each): ops served, outcomes, answers, and which served the
+    recorded witnesses."""
+    header, rows = worker_rows(model)
+    if not rows:
         return []
-    header = [str(c) for c in w.columns]
-    rows = [[cell(v) for v in row] for row in w.itertuples(index=False)]
     return ["### Per worker", "", *_table(header, rows, code=set()), ""]
+
+
+def _coverage(model: ReportModel) -> list[str]:
+    """Scan states against the faults in effect, and what was not exercised."""
+    header, rows = coverage_rows(model)
+    out = [
+        "### Coverage",
+        "",
+        "Ops (scans) per scan state, by the fault in effect when they were sent "
+        "(`none`: no fault; `-`: not exercised).",
+        "",
+        *_table(header, rows, code=set()),
+        "",
+    ]
+    gaps = coverage_gaps(model)
+    if gaps:
+        out += [f"- {md_text(g)}" for g in gaps] + [""]
+    return out
+
+
+def _timing(model: ReportModel) -> list[str]:
+    """Every timing value and where it came from; the calibration measurements."""
+    header, rows = timing_table(model)
+    if not rows:
+        return []
+    out = ["### Timing", "", *_table(header, rows, code={"setting", "source"}), ""]
+    if model.calibration:
+        measured = " · ".join(f"{md_text(k)} {md_code(v)}" for k, v in model.calibration)
+        out += [f"Calibration: {measured}", ""]
+    return out
+
+
+def _logs(model: ReportModel) -> list[str]:
+    """The worker logs kept in the run directory, linked relative to it."""
+    items = log_items(model)
+    if not items:
+        return []
+    out = ["### Worker logs", ""]
+    out += [f"- [{md_code(path)}]({path}): {md_text(what)}" for path, what in items]
+    return [*out, ""]
 
 
 def render_markdown(model: ReportModel) -> str:
@@ -89,7 +136,10 @@ def render_markdown(model: ReportModel) -> str:
         if len(reasons) > len(shown):
             out.append(f"- ... and {len(reasons) - len(shown)} more (see verdict.json)")
         out.append("")
-    warnings = [*run.info.warnings, *run.notes]
+    if run.verdict.notes:
+        out += [f"- Note: {md_text(n)}" for n in run.verdict.notes]
+        out.append("")
+    warnings = [*model.understanding, *run.info.warnings, *run.notes]
     if warnings:
         shown_w = warnings[:MAX_REASONS]
         out += [f"> Warning: {md_text(w)}" for w in shown_w]
@@ -128,7 +178,17 @@ def render_markdown(model: ReportModel) -> str:
         for name in crashed:
             out.append(f"- **{md_text(name)}**: {md_text(class_line(model, name))}")
         out.append("")
+    moot = model.inapplicable()
+    if moot:
+        out += ["### Not applicable to this service", ""]
+        for name in moot:
+            why = model.run.verdict.classes[name].not_applicable
+            out.append(f"- **{md_text(name)}**: {md_text(why)}")
+        out.append("")
+    out += _coverage(model)
     out += _workers(model)
+    out += _timing(model)
+    out += _logs(model)
     header, rows = fault_rows(model)
     out += [f"### Faults ({len(rows)})", ""]
     if rows:
@@ -140,8 +200,10 @@ def render_markdown(model: ReportModel) -> str:
         out.append("No faults were injected.")
     out += [
         "",
-        f"Plots, every witness in words and the per-worker table: `report.html` in "
-        f"{md_code(str(run.run_dir))}.",
+        # never a path on the machine that ran it: the reader has the run directory
+        # (a CI artifact), not that machine
+        f"Plots, coverage, every witness in words and the per-worker table: `report.html` "
+        f"in the run directory {md_code(run.run_dir.name)}.",
         "",
     ]
     return "\n".join(out)

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from harness import schema as S
+from harness.history import schema as S
+from harness.history.tables import History
+from harness.judging.coverage import NO_FAULT, STATES, Coverage, coverage_of
 from reports._load import NOT_JUDGED, RunData
 from reports._markup import pct, seconds
+from reports._setup import (
+    TimingRow,
+    WorkerLog,
+    calibration_rows,
+    target_items,
+    timing_rows,
+    understanding_warnings,
+    worker_logs,
+)
 from reports.tables import class_table, fault_table, worker_table
 from reports.witness import Account, ScanIndex, describe_witness, scan_timeline
 
@@ -21,13 +32,31 @@ MAX_REASONS = 8
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReportModel:
     run: RunData
-    thresholds: Mapping[str, int]
     classes: pd.DataFrame  # tables.class_table
     accounts: Mapping[str, tuple[Account, ...]]  # class -> one account per recorded witness
     worst: str | None  # the class whose first witness leads the report
     workers: pd.DataFrame
     faults: pd.DataFrame  # tables.fault_table
     timeline: pd.DataFrame | None  # the worst witness's scan around it
+    timing: tuple[TimingRow, ...] = ()  # every timing value with its source
+    calibration: tuple[tuple[str, str], ...] = ()  # measurements, when the run calibrated
+    logs: tuple[WorkerLog, ...] = ()  # the worker logs kept in workers/
+    understanding: tuple[str, ...] = ()  # what the contract did not understand
+    coverage: Coverage = field(default_factory=Coverage)  # scan states x faults in effect
+    # class -> its anomalous ops (t_invoke_ns, worker) for the class timelines: the ops
+    # verdict.json lists, else its recorded witnesses; only classes with anomalies
+    anomalies: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def target(self) -> list[tuple[str, str]]:
+        """(label, value): the app, and the preset (reference) or the contract file."""
+        config = self.run.info.record.get("config")
+        return target_items(config if isinstance(config, Mapping) else {})
+
+    def target_label(self) -> str:
+        """``preset sound`` or ``contract jobs.toml``: the second half of a report title."""
+        label, value = self.target[1]
+        return f"{label} {value}"
 
     @property
     def verdict(self) -> str:
@@ -37,7 +66,19 @@ class ReportModel:
         return list(self.classes.loc[self.classes["verdict"] == "fail", "class"])
 
     def crashed(self) -> list[str]:
+        """Classes without a verdict: a checker crashed, or a class it needed was not
+        exercised."""
         return list(self.classes.loc[self.classes["verdict"] == "unknown", "class"])
+
+    def inapplicable(self) -> list[str]:
+        """Classes that mean nothing for this service (no tenants, no progress...)."""
+        return list(self.classes.loc[self.classes["verdict"] == "not_applicable", "class"])
+
+    def checker_errors(self) -> list[str]:
+        unknown = self.classes[
+            (self.classes["verdict"] == "unknown") & (self.classes["error"] != "")
+        ]
+        return list(unknown["class"])
 
 
 def _worst(classes: pd.DataFrame, accounts: Mapping[str, tuple[Account, ...]]) -> str | None:
@@ -51,8 +92,40 @@ def _worst(classes: pd.DataFrame, accounts: Mapping[str, tuple[Account, ...]]) -
     return str(ranked["class"].iloc[0])
 
 
-def build_model(run: RunData, thresholds: Mapping[str, int]) -> ReportModel:
-    classes = class_table(run.verdict, thresholds)
+def _coverage(run: RunData) -> Coverage:
+    """verdict.json's coverage block; counted from the history when the verdict has none."""
+    doc = run.verdict_doc.get("coverage")
+    if isinstance(doc, Mapping):
+        return Coverage.from_json(doc)
+    return coverage_of(History(ops=run.ops, faults=run.faults))
+
+
+def _anomalies(run: RunData) -> dict[str, pd.DataFrame]:
+    """Per class with an unexcused anomaly: the ops to draw on its timeline."""
+    out: dict[str, pd.DataFrame] = {}
+    docs = run.verdict_doc.get("anomalies")
+    for name, result in run.verdict.classes.items():
+        if result.count <= 0:
+            continue
+        doc = docs.get(name) if isinstance(docs, Mapping) else None
+        listed = doc.get("anomaly_ops") if isinstance(doc, Mapping) else None
+        if isinstance(listed, list) and len(run.ops):
+            rows = run.ops[run.ops[S.OP].isin([str(o) for o in listed])]
+            frame = rows[[S.T_INVOKE, S.WORKER]].reset_index(drop=True)
+        else:
+            frame = pd.DataFrame(
+                {
+                    S.T_INVOKE: [w.t_invoke_ns for w in result.witnesses],
+                    S.WORKER: [w.worker for w in result.witnesses],
+                },
+                dtype="int64",
+            )
+        out[name] = frame
+    return out
+
+
+def build_model(run: RunData) -> ReportModel:
+    classes = class_table(run.verdict)
     scans = ScanIndex(run.ops)
     accounts = {
         name: tuple(
@@ -67,31 +140,40 @@ def build_model(run: RunData, thresholds: Mapping[str, int]) -> ReportModel:
         timeline = scan_timeline(first, scans, t0_ns=run.t0_ns)
     return ReportModel(
         run=run,
-        thresholds=dict(thresholds),
         classes=classes,
         accounts=accounts,
         worst=worst,
         workers=worker_table(run.ops, run.verdict),
         faults=fault_table(run.faults, run.t0_ns),
         timeline=timeline,
+        timing=tuple(timing_rows(run.info.record)),
+        calibration=tuple(calibration_rows(run.info.record)),
+        logs=tuple(worker_logs(run.run_dir)),
+        understanding=tuple(understanding_warnings(run.verdict_doc, run.verdict.reasons)),
+        coverage=_coverage(run),
+        anomalies=_anomalies(run),
     )
 
 
 def headline(model: ReportModel) -> tuple[str, str]:
     """(VERDICT WORD, one short clause why) - the first line of every format."""
-    n = len(S.ANOMALY_CLASSES)
-    failing, crashed = model.failing(), model.crashed()
+    moot = len(model.inapplicable())
+    n = len(S.ANOMALY_CLASSES) - moot
+    failing, crashed = model.failing(), model.checker_errors()
     word = model.verdict.upper()
     if model.verdict == "fail":
         why = f"{len(failing)} of {n} anomaly classes over their threshold"
-        if not failing:  # verdict.json was judged with thresholds other than ours
+        if not failing:  # a verdict.json whose classes do not say why
             why = "the checkers found anomalies (see the reasons)"
     elif model.verdict == "pass":
-        why = f"no anomaly class over its threshold ({n} classes checked)"
+        why = f"no anomaly class over its threshold ({n} classes checked"
+        why += f", {moot} not applicable)" if moot else ")"
     elif NOT_JUDGED in model.run.verdict.reasons:
         why = "this run was never judged (no verdict.json)"
     elif crashed:
         why = f"{len(crashed)} of {n} checkers could not decide"
+    elif said := [r for r in model.run.verdict.reasons if not r.startswith("infrastructure:")]:
+        why = said[0]  # the judge's own words: no scan was accepted, incomplete, not exercised
     else:
         why = "the run could not be judged (infrastructure failure)"
     status = model.run.info.status
@@ -110,7 +192,8 @@ class SummaryItem:
 
 
 def summary_fields(model: ReportModel) -> list[SummaryItem]:
-    """The one-line run summary: app, preset, scenario, seed, workers, Redis, ops, duration."""
+    """The one-line run summary: app, preset (the reference) or contract (any other app),
+    scenario, seed, workers, Redis, ops, duration."""
     info, counts = model.run.info, model.run.op_counts
     ops = f"{counts.get('total', 0):,} ops"
     if any(o in counts for o in S.OUTCOMES):
@@ -121,8 +204,7 @@ def summary_fields(model: ReportModel) -> list[SummaryItem]:
         else SummaryItem("workers", info.workers, True)
     )
     return [
-        SummaryItem("app", info.app, True),
-        SummaryItem("preset", info.preset, True),
+        *(SummaryItem(label, value, True) for label, value in model.target),
         SummaryItem("scenario", info.scenario, True),
         SummaryItem("seed", info.seed, True),
         workers,
@@ -136,8 +218,12 @@ def summary_fields(model: ReportModel) -> list[SummaryItem]:
 def class_line(model: ReportModel, name: str) -> str:
     """``3 of 40 (7.50%, 95% CI 2.58%-19.86%)``, or why there is no rate."""
     r = model.run.verdict.classes[name]
+    if r.not_applicable:
+        return f"not applicable: {r.not_applicable}"
     if r.error:
         return f"no verdict: {r.error}"
+    if not r.opportunities and r.verdict == "unknown":
+        return f"{r.count} of 0 (no data: not exercised, so no verdict)"
     if not r.opportunities:
         return f"{r.count} of 0 (no data)"
     lo, hi = r.ci95
@@ -168,12 +254,25 @@ def cell(value: object) -> str:
     return str(value)
 
 
+def exercised_cell(exercised: bool, expected: bool | None) -> str:
+    """Whether a class had opportunities, and whether the run set out to give it any."""
+    if exercised:
+        return "yes"
+    if expected is None:
+        return "no"
+    return "no (expected)" if expected else "no (not required)"
+
+
 def class_rows(model: ReportModel) -> tuple[list[str], list[list[str]]]:
     """The class table as display strings (header, rows)."""
     header = ["class", "verdict", "count", "opportunities", "rate", "95% CI", "excused"]
+    header.append("exercised")
     rows = []
     for r in model.classes.itertuples(index=False):
         judged = not math.isnan(r.rate_pct)
+        if r.verdict == "not_applicable":  # no count, no rate: the class means nothing here
+            rows.append([str(r[0]), "not applicable", "-", "-", "-", "", "-", "n/a"])
+            continue
         rows.append(
             [
                 str(r[0]),
@@ -183,9 +282,20 @@ def class_rows(model: ReportModel) -> tuple[list[str], list[list[str]]]:
                 pct(r.rate_pct / 100) if judged else "no data",
                 f"{pct(r.ci95_low_pct / 100)}-{pct(r.ci95_high_pct / 100)}" if judged else "",
                 cell(r.excused),
+                exercised_cell(bool(r.exercised), r.expected),
             ]
         )
     return header, rows
+
+
+def timing_table(model: ReportModel) -> tuple[list[str], list[list[str]]]:
+    """Every timing value with its source (header, rows); no rows when none was recorded."""
+    return ["setting", "value", "source"], [[t.name, t.value, t.source] for t in model.timing]
+
+
+def log_items(model: ReportModel) -> list[tuple[str, str]]:
+    """(relative path, description) of every kept worker log."""
+    return [(log.path, log.describe()) for log in model.logs]
 
 
 def fault_rows(model: ReportModel) -> tuple[list[str], list[list[str]]]:
@@ -203,4 +313,51 @@ def fault_rows(model: ReportModel) -> tuple[list[str], list[list[str]]]:
         ]
         for f in model.faults.itertuples(index=False)
     ]
+    return header, rows
+
+
+def coverage_rows(model: ReportModel) -> tuple[list[str], list[list[str]]]:
+    """Scan states against faults in effect: each cell ``ops (scans)``, ``-`` for none.
+
+    Rows are the scan states; columns every op in that state, then each fault that
+    landed, then ``none`` (ops no fault was in effect for).
+    """
+    cov = model.coverage
+    columns = [*cov.faults, NO_FAULT]
+    header = ["state", "all ops", *columns]
+
+    def show(ops: int, scans: int) -> str:
+        return f"{cell(ops)} ({cell(scans)})" if ops or scans else "-"
+
+    rows = []
+    for state in STATES:
+        total = cov.totals.get(state)
+        row = [state, show(total.ops, total.scans) if total else "-"]
+        row += [show(cov.cell(state, f).ops, cov.cell(state, f).scans) for f in columns]
+        rows.append(row)
+    return header, rows
+
+
+def coverage_gaps(model: ReportModel) -> list[str]:
+    """Scan states no fault was in effect for, and states never reached: one line each."""
+    cov = model.coverage
+    if not cov.totals or not any(c.ops for c in cov.totals.values()):
+        return ["no scan was accepted: no scan state was exercised"]
+    lines = []
+    for state in STATES:
+        if not cov.ops(state):
+            lines.append(f"{state}: never reached")
+        elif cov.faults and not cov.ops(state, "*"):
+            lines.append(f"{state}: reached, but no fault was in effect")
+    return lines
+
+
+def worker_rows(model: ReportModel) -> tuple[list[str], list[list[str]]]:
+    """The per-worker table pivoted: one column per worker, one row per measure,
+    so it fits the page however many answer words and classes it counts."""
+    w = model.workers
+    if not len(w) or "ops" not in w.columns:
+        return [], []
+    header = ["", *(str(v) for v in w["worker"])]
+    rows = [[str(col), *(cell(v) for v in w[col])] for col in w.columns if col != "worker"]
     return header, rows

@@ -1,6 +1,6 @@
 """Render a matrix: ``matrix.md``, a self-contained ``matrix.html`` and ``heatmap.png``.
 
->>> from harness.matrix import load_matrix
+>>> from harness.evidence.matrix import load_matrix
 >>> paths = render_matrix(load_matrix(Path("out/matrix.json")), Path("out"))  # doctest: +SKIP
 >>> [p.name for p in paths]  # doctest: +SKIP
 ['heatmap.png', 'matrix.md', 'matrix.html']
@@ -23,11 +23,11 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from harness.baseline import Comparison
-from harness.matrix import AblationPlan, Effect, MatrixResult
-from harness.schema import ANOMALY_CLASSES
-from harness.stats import Difference
-from harness.tally import ClassTally
+from harness.evidence.across_runs import ClassTally
+from harness.evidence.baseline import Comparison
+from harness.evidence.matrix import AblationPlan, Effect, MatrixResult
+from harness.evidence.stats import Difference
+from harness.history.schema import ANOMALY_CLASSES
 from reports._markup import html_text, md_code, md_escape, md_text
 
 HEATMAP = "heatmap.png"

@@ -8,8 +8,10 @@ safe to call from any thread.
 >>> Path("plot_status.png").write_bytes(png)  # doctest: +SKIP
 
 Large runs are thinned for drawing only: the ordinary answers (``scanning``,
-``complete``, latency points) are sampled down to a cap, anomalous answers
-(``not_found``, ``failed``, results 404) are always drawn, and the title says so.
+``complete``, other tenants' correct refusals, latency points) are sampled
+down to a cap, the owner's ``not_found``/``refused`` and ``failed`` answers are
+always drawn, and the title says so. Every anomaly class with anomalies gets its
+own timeline (:func:`class_timeline_plot`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from harness import schema as S
+from harness.history import schema as S
 from reports._markup import clip
 
 _NS = 1_000_000_000
@@ -37,6 +39,9 @@ _STATUS_COLOURS = {
     "failed": "#8172b2",
 }
 _OTHER_COLOUR = "#999999"
+_ANOMALY_COLOUR = "#d62728"
+_REFUSAL_COLOUR = "#c7d3dd"  # another tenant refused: correct, so pale and neutral
+CORRECT_REFUSAL = "other tenant: refused/not_found (correct)"
 _KIND_COLOURS = {"discover": "#dd8452", "status": "#4c72b0", "results": "#55a868"}
 _FAULT_PALETTE = ("#f2b134", "#9b59b6", "#3498db", "#e67e22", "#1abc9c", "#e84393", "#7f8c8d")
 
@@ -83,46 +88,91 @@ def _shade_faults(axes: list[Axes], faults: pd.DataFrame, t0_ns: int) -> None:
             )
 
 
+def _owners(ops: pd.DataFrame) -> pd.Series:
+    """scan id -> the tenant whose discover was answered with it."""
+    disc = ops[(ops[S.KIND] == "discover") & (ops[S.OUTCOME] == "ok") & (ops[S.SCAN_ID] != "")]
+    return disc.drop_duplicates(S.SCAN_ID).set_index(S.SCAN_ID)[S.TENANT]
+
+
+# (lane label, colour, marker): the status plot's lanes, bottom to top.
+_LANES: tuple[tuple[str, str, str], ...] = (
+    ("scanning", _STATUS_COLOURS["scanning"], "o"),
+    ("complete", _STATUS_COLOURS["complete"], "o"),
+    ("failed", _STATUS_COLOURS["failed"], "o"),
+    ("other", _OTHER_COLOUR, "o"),
+    (CORRECT_REFUSAL, _REFUSAL_COLOUR, "o"),
+    ("owner: not_found", _ANOMALY_COLOUR, "o"),
+    ("owner: refused", _ANOMALY_COLOUR, "s"),
+    ("owner: results not_found", _ANOMALY_COLOUR, "x"),
+)
+
+
+def _lane_of(ops: pd.DataFrame) -> pd.Series:
+    """Each answered status or results op's lane label ("" for results that are not drawn)."""
+    owner = _owners(ops).reindex(ops[S.SCAN_ID]).to_numpy()
+    mine = ops[S.TENANT].to_numpy() == owner
+    word = ops[S.BODY_STATUS].astype(str).to_numpy()
+    status = (ops[S.KIND] == "status").to_numpy()
+    results = (ops[S.KIND] == "results").to_numpy()
+    gone = (word == "not_found") | (results & (ops[S.HTTP_STATUS].to_numpy() == 404))
+    refusal = gone | (word == "refused")
+    known = np.isin(word, ["scanning", "complete", "failed"])
+    lane = np.select(
+        [
+            refusal & ~mine,
+            status & gone & mine,
+            refusal & mine & (word == "refused"),
+            results & gone & mine,
+            status & known,
+            status,
+        ],
+        [
+            CORRECT_REFUSAL,
+            "owner: not_found",
+            "owner: refused",
+            "owner: results not_found",
+            word,
+            "other",
+        ],
+        default="",
+    )
+    return pd.Series(lane, index=ops.index)
+
+
 def status_plot(ops: pd.DataFrame, faults: pd.DataFrame, *, t0_ns: int) -> bytes:
     """Status answers over time, one row per worker, fault windows shaded.
 
-    x is seconds into the run; each status poll is a point coloured by its body
-    word on its own line within the worker's row; results answered 404 are red
-    crosses on a line of their own.
+    x is seconds into the run; each status poll is a point coloured by its state
+    on its own lane within the worker's row. Red lanes are the scan's owner being
+    told ``not_found`` or ``refused`` (status, or results); another tenant refused
+    or told ``not_found`` about a scan that is not theirs is a correct refusal,
+    drawn in a pale neutral colour on its own lane.
     """
     answered = ops[ops[S.WORKER].astype("int64") >= 0] if len(ops) else ops
     workers = sorted(int(w) for w in answered[S.WORKER].unique()) if len(answered) else []
+    lanes_of = _lane_of(answered) if len(answered) else pd.Series(dtype=object)
     rows = max(1, len(workers))
-    fig = Figure(figsize=(11, 1.4 + 1.25 * rows), layout="constrained")
+    fig = Figure(figsize=(11, 1.6 + 1.45 * rows), layout="constrained")
     axes_arr = fig.subplots(rows, 1, sharex=True, squeeze=False)
     axes: list[Axes] = [a for (a,) in axes_arr]
-    lanes = [*_STATUS_COLOURS, "other", "results 404"]
     thinned_by = 1
     legend_done: set[str] = set()
     for ax, w in zip(axes, workers, strict=False):
-        mine = answered[answered[S.WORKER] == w]
-        polls = mine[mine[S.KIND] == "status"]
-        words = polls[S.BODY_STATUS].astype(str)
-        for lane, word in enumerate(lanes):
-            if word == "results 404":
-                pts = mine[(mine[S.KIND] == "results") & (mine[S.HTTP_STATUS] == 404)]
-                style = {"marker": "x", "color": "#d62728", "s": 22}
-            else:
-                known = words.isin(list(_STATUS_COLOURS))
-                pts = polls[~known] if word == "other" else polls[words == word]
-                colour = _STATUS_COLOURS.get(word, _OTHER_COLOUR)
-                style = {"marker": "o", "color": colour, "s": 9}
-                if word in ("scanning", "complete"):
-                    pts, step = _thin(pts)
-                    thinned_by = max(thinned_by, step)
+        on_worker = (answered[S.WORKER] == w).to_numpy()
+        for lane, (label, colour, marker) in enumerate(_LANES):
+            pts = answered[on_worker & (lanes_of == label).to_numpy()]
+            if label in ("scanning", "complete", CORRECT_REFUSAL):
+                pts, step = _thin(pts)
+                thinned_by = max(thinned_by, step)
             if not len(pts):
                 continue
             x = (pts[S.T_INVOKE].to_numpy() - t0_ns) / _NS
-            label = None if word in legend_done else word
-            legend_done.add(word)
-            ax.scatter(x, np.full(len(x), lane), label=label, linewidths=1, **style)  # type: ignore[arg-type]
-        ax.set_yticks(range(len(lanes)), lanes, fontsize=7)
-        ax.set_ylim(-0.7, len(lanes) - 0.3)
+            size = 22 if colour == _ANOMALY_COLOUR else 9
+            ax.scatter(x, np.full(len(x), lane), label=None if label in legend_done else label,
+                       marker=marker, color=colour, s=size, linewidths=1)  # fmt: skip
+            legend_done.add(label)
+        ax.set_yticks(range(len(_LANES)), [lbl for lbl, _, _ in _LANES], fontsize=7)
+        ax.set_ylim(-0.7, len(_LANES) - 0.3)
         ax.set_ylabel(f"worker {w}", rotation=0, ha="right", va="center", fontsize=9)
         ax.grid(axis="x", alpha=0.3)
     if not workers:
@@ -130,12 +180,57 @@ def status_plot(ops: pd.DataFrame, faults: pd.DataFrame, *, t0_ns: int) -> bytes
                      transform=axes[0].transAxes)  # fmt: skip
     _shade_faults(axes, faults, t0_ns)
     axes[-1].set_xlabel("seconds into the run")
-    title = "Status answers per worker over time (shaded: fault windows)"
+    title = "Answers per worker over time (red: the owner told not_found/refused; shaded: faults)"
     if thinned_by > 1:
-        title += f" - scanning/complete: 1 in {thinned_by} shown"
+        title += f" - ordinary answers: 1 in {thinned_by} shown"
     fig.suptitle(title, fontsize=11)
     if legend_done:
-        fig.legend(loc="outside lower center", fontsize=8, ncols=len(legend_done), frameon=False)
+        fig.legend(loc="outside lower center", fontsize=8, ncols=min(4, len(legend_done)),
+                   frameon=False)  # fmt: skip
+    return _png(fig)
+
+
+def class_timeline_plot(
+    name: str,
+    anomalies: pd.DataFrame,
+    ops: pd.DataFrame,
+    faults: pd.DataFrame,
+    *,
+    t0_ns: int,
+    count: int,
+) -> bytes:
+    """One anomaly class over time: its anomalous ops by worker (red), every other
+    answered op as context (grey), fault windows shaded.
+
+    ``anomalies`` has the op columns ``t_invoke_ns`` and ``worker`` (the ops
+    verdict.json names for the class; often only its recorded witnesses);
+    ``count`` is the class's unexcused count, for the title.
+    """
+    fig = Figure(figsize=(11, 2.9), layout="constrained")
+    ax = fig.subplots()
+    answered = ops[(ops[S.WORKER].astype("int64") >= 0) & (ops[S.KIND] != "discover")]
+    context, step = _thin(answered)
+    if len(context):
+        ax.scatter((context[S.T_INVOKE].to_numpy() - t0_ns) / _NS,
+                   context[S.WORKER].to_numpy(dtype=float), s=8, color="#b5b5b5",
+                   linewidths=0, label="other answers")  # fmt: skip
+    if len(anomalies):
+        ax.scatter((anomalies[S.T_INVOKE].to_numpy() - t0_ns) / _NS,
+                   anomalies[S.WORKER].to_numpy(dtype=float), s=40, marker="X",
+                   color=_ANOMALY_COLOUR, label=name)  # fmt: skip
+        ax.legend(loc="upper right", fontsize=8)
+    workers = sorted({int(w) for w in answered[S.WORKER]} | {int(w) for w in anomalies[S.WORKER]})
+    ax.set_yticks(workers, [f"worker {w}" for w in workers] if workers else [], fontsize=8)
+    _shade_faults([ax], faults, t0_ns)
+    ax.set_xlabel("seconds into the run")
+    shown = len(anomalies)
+    title = f"{clip(name, 40)}: {count} unexcused {'anomaly' if count == 1 else 'anomalies'}"
+    if shown < count:
+        title += f" ({shown} recorded witnesses shown)"
+    if step > 1:
+        title += f"; other answers 1 in {step}"
+    ax.set_title(title, fontsize=10, pad=40 if 0 < len(faults) <= MAX_FAULT_LABELS else 6)
+    ax.grid(axis="x", alpha=0.3)
     return _png(fig)
 
 

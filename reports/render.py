@@ -7,7 +7,8 @@
 ## FAIL: 2 of 8 anomaly classes over their threshold
 
 Writes, next to the run's own files: ``report.md`` (pull-request sized),
-``report.html`` (self-contained), ``junit.xml`` and the three plot PNGs. When
+``report.html`` (self-contained), ``junit.xml`` and the plot PNGs (status,
+rates, one timeline per anomaly class with anomalies, latency). When
 ``GITHUB_STEP_SUMMARY`` names a file, ``report.md`` is appended to it.
 The verdict shown is the one in ``verdict.json``; nothing is re-judged here.
 """
@@ -15,18 +16,20 @@ The verdict shown is the one in ``verdict.json``; nothing is re-judged here.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import schema as S
 from harness.errors import UsageError
+from harness.history.record import RUN_JSON
+from harness.history.tables import SHARD_GLOB
+from harness.judging.verdict import VERDICT_JSON
 from reports._html import render_html
 from reports._junit import render_junit
 from reports._load import load_run
 from reports._markdown import render_markdown
 from reports._model import build_model
-from reports.plots import latency_plot, rates_plot, status_plot
+from reports.plots import class_timeline_plot, latency_plot, rates_plot, status_plot
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
@@ -34,6 +37,7 @@ JUNIT_XML = "junit.xml"
 PLOT_STATUS = "plot_status.png"
 PLOT_RATES = "plot_rates.png"
 PLOT_LATENCY = "plot_latency.png"
+PLOT_CLASS = "plot_class_{name}.png"  # one per anomaly class with anomalies
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
 
@@ -50,25 +54,6 @@ class RenderedReport:
     problems: tuple[str, ...] = ()  # what could not be read or written, one line each
 
 
-def _thresholds(given: Mapping[str, int] | None, record: Mapping[str, object]) -> dict[str, int]:
-    source = "thresholds"
-    if given is None:
-        # The runner records the thresholds it judged with, so the tables agree with verdict.json.
-        found = record.get("thresholds")
-        given, source = (found, "run.json thresholds") if isinstance(found, Mapping) else ({}, "")
-    limits: dict[str, int] = {}
-    for name, value in given.items():
-        if name not in S.ANOMALY_CLASSES:
-            raise UsageError(
-                f"{source}: unknown anomaly class {name!r}; "
-                f"use one of {', '.join(S.ANOMALY_CLASSES)}"
-            )
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise UsageError(f"{source}[{name!r}] = {value!r}: must be a whole number >= 0")
-        limits[name] = value
-    return limits
-
-
 def _write(path: Path, data: bytes) -> Path:
     # Write-then-rename: a reader (or a crash) never sees half a report.
     tmp = path.with_name(f".{path.name}.tmp")
@@ -77,29 +62,74 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
+def _marker(run_name: str, end: bool = False) -> str:
+    return f"<!-- {'/' if end else ''}scanproof-run {run_name} -->"
+
+
+def _replace_section(text: str, run_name: str, markdown: str) -> str:
+    """``text`` with the run's section (between its markers) replaced, or appended:
+    re-rendering a run's report never adds it to the step summary twice.
+
+    >>> once = _replace_section("", "r1", "## PASS")
+    >>> print(_replace_section(once, "r1", "## FAIL"))
+    <!-- scanproof-run r1 -->
+    ## FAIL
+    <!-- /scanproof-run r1 -->
+    <BLANKLINE>
+    """
+    body = markdown if markdown.endswith("\n") else markdown + "\n"
+    section = f"{_marker(run_name)}\n{body}{_marker(run_name, end=True)}\n"
+    pattern = re.compile(
+        re.escape(_marker(run_name)) + r"\n.*?" + re.escape(_marker(run_name, end=True)) + r"\n?",
+        flags=re.DOTALL,
+    )
+    if pattern.search(text):
+        return pattern.sub(lambda _: section, text, count=1)
+    return text + ("" if not text or text.endswith("\n") else "\n") + section
+
+
 def render_run(
     run_dir: Path,
     *,
-    thresholds: Mapping[str, int] | None = None,
     step_summary: bool = True,
 ) -> RenderedReport:
     """Write every report file for ``run_dir`` and return their paths.
 
-    ``thresholds`` maps an anomaly class to the largest unexcused count that
-    still passes (default: ``thresholds`` in ``run.json``, else 0); it
-    decides only which classes the tables and JUnit show as failing, never the
-    overall verdict. ``step_summary=False`` ignores ``GITHUB_STEP_SUMMARY``.
+    Every verdict word shown, the run's and each class's, is the one
+    ``verdict.json`` recorded (``scanproof check --thresholds`` re-judges and
+    rewrites it). When ``GITHUB_STEP_SUMMARY`` names a file, report.md goes into it
+    as one section per run, replaced when the run is rendered again (other steps'
+    text is kept); ``step_summary=False`` ignores the variable.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UsageError(f"{run_dir}: no such run directory; pass the directory a run wrote")
+    if not any((run_dir / name).exists() for name in (RUN_JSON, VERDICT_JSON)) and not any(
+        run_dir.glob(SHARD_GLOB)
+    ):  # not a run: write nothing into it
+        raise UsageError(
+            f"{run_dir}: not a run directory (no {RUN_JSON}, {VERDICT_JSON} or history "
+            f"shards {SHARD_GLOB}); pass the directory a run wrote"
+        )
     run = load_run(run_dir)
-    model = build_model(run, _thresholds(thresholds, run.info.record))
+    model = build_model(run)
     plots = {
         PLOT_STATUS: status_plot(run.ops, run.faults, t0_ns=run.t0_ns),
         PLOT_RATES: rates_plot(model.classes),
-        PLOT_LATENCY: latency_plot(run.ops, run.faults, t0_ns=run.t0_ns),
     }
+    for name, anomalies in model.anomalies.items():
+        plots[PLOT_CLASS.format(name=name)] = class_timeline_plot(
+            name,
+            anomalies,
+            run.ops,
+            run.faults,
+            t0_ns=run.t0_ns,
+            count=run.verdict.classes[name].count,
+        )
+    plots[PLOT_LATENCY] = latency_plot(run.ops, run.faults, t0_ns=run.t0_ns)
+    for stale in run_dir.glob(PLOT_CLASS.format(name="*")):  # from an earlier verdict
+        if stale.name not in plots:
+            stale.unlink(missing_ok=True)
     plot_paths = tuple(_write(run_dir / name, png) for name, png in plots.items())
     markdown = render_markdown(model)
     md_path = _write(run_dir / REPORT_MD, markdown.encode("utf-8"))
@@ -110,11 +140,12 @@ def render_run(
     target = os.environ.get(STEP_SUMMARY_ENV, "") if step_summary else ""
     if target:
         try:
-            with open(target, "a", encoding="utf-8") as fh:
-                fh.write(markdown if markdown.endswith("\n") else markdown + "\n")
-            summary_path = Path(target)
+            path = Path(target)
+            text = path.read_text(encoding="utf-8") if path.exists() else ""
+            path.write_text(_replace_section(text, run_dir.name, markdown), encoding="utf-8")
+            summary_path = path
         except OSError as exc:  # the report itself is written; a CI nicety must not lose it
-            problems.append(f"{STEP_SUMMARY_ENV}={target}: could not append ({exc})")
+            problems.append(f"{STEP_SUMMARY_ENV}={target}: could not write ({exc})")
     return RenderedReport(
         verdict=run.verdict.verdict,
         markdown=md_path,

@@ -3,7 +3,7 @@
 They display what ``verdict.json`` and the history already say; the only
 arithmetic is counting and unit conversion.
 
->>> from harness.verdict import ClassResult, decide
+>>> from harness.judging.verdict import ClassResult, decide
 >>> v = decide([ClassResult(name="results_404", count=2, opportunities=40)], thresholds={})
 >>> t = class_table(v)
 >>> t.loc[t["class"] == "results_404", ["verdict", "count", "rate_pct"]].values.tolist()
@@ -12,34 +12,33 @@ arithmetic is counting and unit conversion.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 import pandas as pd
 
-from harness import schema as S
-from harness.verdict import ClassResult, Verdict
+from harness.history import schema as S
+from harness.judging.verdict import ClassResult, Verdict
 
 _NS = 1_000_000_000
 MAX_STATUS_COLUMNS = 6  # more distinct body words than this are lumped into "other"
 STATUS_WORDS = ("scanning", "complete", "not_found", "failed")
 
 
-def class_verdict(result: ClassResult, threshold: int = 0) -> str:
-    """``unknown`` when the checker crashed, ``fail`` over the threshold, else ``pass``."""
-    if result.error:
-        return "unknown"
-    return "fail" if result.count > threshold else "pass"
+def class_verdict(result: ClassResult) -> str:
+    """The class's own verdict word as the judge decided it (a result no judge
+    decided is decided here under the default threshold, 0)."""
+    return result.verdict or result.decided(0).verdict or "unknown"
 
 
-def class_table(verdict: Verdict, thresholds: Mapping[str, int] | None = None) -> pd.DataFrame:
+def class_table(verdict: Verdict) -> pd.DataFrame:
     """One row per anomaly class, in the canonical order.
 
     Columns: ``class``, ``verdict``, ``count`` (unexcused), ``opportunities``,
     ``rate_pct`` / ``ci95_low_pct`` / ``ci95_high_pct`` (NaN with no
-    opportunities), ``excused``, ``threshold``, ``error``.
+    opportunities), ``excused``, ``threshold``, ``error``, ``exercised`` (it had
+    an opportunity), ``expected`` (the run should exercise it: True, False, or
+    None when the run did not say) and ``not_applicable`` (why the class means
+    nothing for this service, "" when it applies), as ``verdict.json`` records them.
     """
-    limits = thresholds or {}
     rows = []
     for name in S.ANOMALY_CLASSES:
         r = verdict.classes.get(name) or ClassResult.crashed(name, "missing from the verdict")
@@ -48,15 +47,18 @@ def class_table(verdict: Verdict, thresholds: Mapping[str, int] | None = None) -
         rows.append(
             {
                 "class": name,
-                "verdict": class_verdict(r, limits.get(name, 0)),
+                "verdict": class_verdict(r),
                 "count": r.count,
                 "opportunities": r.opportunities,
                 "rate_pct": r.rate * 100 if judged else np.nan,
                 "ci95_low_pct": lo * 100 if judged else np.nan,
                 "ci95_high_pct": hi * 100 if judged else np.nan,
                 "excused": r.excused,
-                "threshold": limits.get(name, 0),
+                "threshold": r.threshold,
                 "error": r.error,
+                "exercised": r.exercised,
+                "expected": r.expected,
+                "not_applicable": r.not_applicable,
             }
         )
     return pd.DataFrame(rows)

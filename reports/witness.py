@@ -23,8 +23,8 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from harness import schema as S
-from harness.verdict import Witness
+from harness.history import schema as S
+from harness.judging.verdict import Witness
 from reports._markup import clip, html_text, md_code, md_escape, md_text
 
 _NS = 1_000_000_000
@@ -98,6 +98,8 @@ def _answer(row: Any) -> tuple[str, Style]:
     if row[S.OUTCOME] != "ok" and int(row[S.HTTP_STATUS]) == 0:
         error = str(row[S.ERROR]) or str(row[S.OUTCOME])
         return f"no answer ({error})", "value"
+    if row[S.KIND] == "status" and int(row[S.HTTP_STATUS]) >= 500:  # a 5xx has no state
+        return f"HTTP {int(row[S.HTTP_STATUS])}", "value"
     if row[S.KIND] == "status":
         word = str(row[S.BODY_STATUS]) or "(no status word)"
         if bool(row[S.HAS_PROGRESS]):
@@ -120,11 +122,14 @@ def _faults_part(b: _Builder, witness: Witness, faults: pd.DataFrame, t0_ns: int
         b.text(" No fault was injected in this run.")
         return
     ends = faults[[S.T_START, S.T_END]].max(axis=1)
-    active = faults[(faults[S.T_START] <= t) & (ends >= t)]
+    now = faults[(faults[S.T_START] <= t) & (ends >= t)]
     listed = faults[faults[S.FAULT_ID].isin(witness.faults)]
-    active = pd.concat([active, listed]).drop_duplicates(S.FAULT_ID)
+    active = pd.concat([now, listed]).drop_duplicates(S.FAULT_ID)
     if len(active):
-        b.text(" Fault in effect: " if len(active) == 1 else " Faults in effect: ")
+        if len(active) > len(now):  # the witness names faults of the scan's whole life
+            b.text(" While the scan ran: ")
+        else:
+            b.text(" Fault in effect: " if len(active) == 1 else " Faults in effect: ")
         for i, f in enumerate(active.itertuples(index=False)):
             b.text("; " if i else "")
             b.value(getattr(f, S.FAULT)).text(" on ").value(getattr(f, S.TARGET))
@@ -176,7 +181,12 @@ def describe_witness(
     b.text(f"{_LABEL.get(kind, kind)} #{position + 1} of scan ").value(witness.scan_id)
     b.text(" by ").value(row[S.TENANT])
     worker = int(row[S.WORKER])
-    b.text(f" was served by {_worker(worker)}" if worker >= 0 else " reached no worker")
+    if worker >= 0:
+        b.text(f" was served by {_worker(worker)}")
+    elif int(row[S.HTTP_STATUS]) > 0:  # answered, but nothing named the worker
+        b.text(" was served by an unnamed worker")
+    else:
+        b.text(" reached no worker")
     b.text(f" at {(t - t0_ns) / _NS:.2f} s and {_verb(kind)} ")
     b.parts.append(_answer(row))
     if accepted is not None:

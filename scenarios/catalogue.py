@@ -1,6 +1,6 @@
 """The named scenarios. ``mixed`` is the default of ``scanproof run``.
 
-Durations are service seconds (see :mod:`harness.scenario`); with the
+Durations are service seconds (see :mod:`harness.run.scenario`); with the
 reference service's default time scale of 0.01, 100 service seconds take 1 s.
 
 >>> sorted(SCENARIOS)[:3]
@@ -10,7 +10,7 @@ reference service's default time scale of 0.01, 100 service seconds take 1 s.
 from __future__ import annotations
 
 from harness.errors import UsageError
-from harness.scenario import FaultStep, Scenario
+from harness.run.scenario import FaultStep, Scenario
 
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
@@ -74,6 +74,35 @@ SCENARIOS: dict[str, Scenario] = {
                 FaultStep(at=0.4, fault="worker_kill", down=20.0),
                 FaultStep(at=0.6, fault="redis_stall", duration=30.0),
                 FaultStep(at=0.8, fault="worker_pause", duration=30.0),
+            ),
+        ),
+        Scenario(
+            name="partition",
+            description=(
+                "One worker cut from Redis for a while (connects refused, open connections "
+                "reset), later another; the rest stay healthy."
+            ),
+            faults=(
+                FaultStep(at=0.25, fault="link_partition", duration=150.0),
+                FaultStep(at=0.6, fault="link_partition", duration=150.0),
+            ),
+        ),
+        Scenario(
+            name="flaky-link",
+            description=(
+                "Every worker's link to Redis slows with jitter, then resets mid-command-group."
+            ),
+            faults=(
+                FaultStep(
+                    at=0.2,
+                    fault="link_latency",
+                    links=0,
+                    latency_ms=20.0,
+                    jitter_ms=20.0,
+                    duration=200.0,
+                ),
+                FaultStep(at=0.45, fault="link_reset", links=0, commands=2, duration=60.0),
+                FaultStep(at=0.7, fault="link_reset", links=0, commands=1, duration=60.0),
             ),
         ),
         Scenario(

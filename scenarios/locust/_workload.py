@@ -17,10 +17,17 @@ variable                        meaning (default)
 ``SCANPROOF_WORKLOAD``          JSON of scenario fields; wins over the scenario
 ``SCANPROOF_CONTRACT``          contract .toml for another app (reference schema)
 ``SCANPROOF_TIME_SCALE``        when the app has no meta endpoint (1.0)
-``SCANPROOF_RETENTION_S``       when the app has no meta endpoint
-``SCANPROOF_SCAN_DEADLINE_S``   when the app has no meta endpoint
+``SCANPROOF_RETENTION_S``       yours; beats the contract and the app's meta
+``SCANPROOF_SCAN_DEADLINE_S``   yours; beats the contract and the app's meta
+``SCANPROOF_KEEP_ALIVE``        ``0``: a new connection per request
+                                (``Connection: close``), for a deployment
+                                whose kernel balances connections (``1``)
 ``SCANPROOF_LOCUST_JUDGE``      ``0``: do not run the checkers when locust quits
 ==============================  ===============================================
+
+In a distributed run the master's settings win: it sends its seed, workload,
+contract, time values and keep-alive to every worker that connects
+(:func:`settings_message`), so a worker host needs none of these variables.
 
 >>> s = settings_from_env({"SCANPROOF_SEED": "3", "SCANPROOF_RUN_DIR": "/tmp/r"})
 >>> s.seed, s.workload.poll_interval
@@ -40,28 +47,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.contract import Contract, contract_from_mapping, load_contract
 from harness.errors import UsageError
-from harness.plan import ASSETS
-from harness.scenario import Scenario, load_scenario_file
+from harness.judging.window import JudgingWindow, judging_window
+from harness.run.plan import ASSETS, DEFAULT_SCAN_S
+from harness.run.scenario import Scenario, load_scenario_file
+from harness.targets.contract import Contract, contract_from_mapping, load_contract
 
 TERMINAL = frozenset({"complete", "failed"})
 # Locust statistics group requests by kind, not by URL.
 REQUEST_NAMES = ("discover", "status", "results", "probe status", "probe results")
 STOPPED_MID_REQUEST = "locust stopped the user mid-request"
-# The runner's check window (harness.runner._resolve): the meta's deadline gets 50% slack,
-# and the last tenth of the retention (at least a poll) is left unjudged.
-DEADLINE_SLACK = 1.5
-RETENTION_SLACK = 0.1
 
 
 @dataclass(frozen=True, slots=True)
 class Timing:
-    """Real seconds, from the app's meta endpoint or the environment."""
+    """Real seconds, from the environment, the contract or the app's meta endpoint."""
 
     time_scale: float
-    retention_s: float  # how long a finished scan must stay readable
-    scan_deadline_s: float  # by when a scan must be terminal (the app's own, no slack)
+    retention_s: float  # how long a finished scan must stay readable (as stated)
+    scan_deadline_s: float  # by when a scan must be terminal (as stated, no slack)
+    window: JudgingWindow  # how the history is judged: the runner's window
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,6 +79,8 @@ class Settings:
     contract: Contract = field(default_factory=Contract)
     fallback: Mapping[str, float] = field(default_factory=dict)  # time_scale / retention / deadline
     judge: bool = True
+    contract_file: str = ""  # SCANPROOF_CONTRACT as given ("" = built-in or JSON)
+    keep_alive: bool = True  # False: every request on a new connection
 
 
 def settings_from_env(env: Mapping[str, str]) -> Settings:
@@ -96,7 +103,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
                 raise UsageError(
                     f"SCANPROOF_{name.upper()}={value!r}: must be a number of seconds"
                 ) from None
-    contract_path = env.get("SCANPROOF_CONTRACT")
+    contract_path = env.get("SCANPROOF_CONTRACT", "")
     contract_json = env.get("SCANPROOF_CONTRACT_JSON")  # from scanproof run --driver locust
     if contract_json:
         contract = contract_from_mapping(
@@ -104,6 +111,12 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         )
     else:
         contract = load_contract(Path(contract_path)) if contract_path else Contract()
+    keep_alive = env.get("SCANPROOF_KEEP_ALIVE", "1")
+    if keep_alive not in ("0", "1"):
+        raise UsageError(
+            f"SCANPROOF_KEEP_ALIVE={keep_alive!r}: must be 1 (reuse connections) or 0 "
+            "(a new connection per request)"
+        )
     return Settings(
         run_dir=Path(run_dir),
         seed=seed,
@@ -111,6 +124,45 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         contract=contract,
         fallback=fallback,
         judge=env.get("SCANPROOF_LOCUST_JUDGE", "1") != "0",
+        contract_file="" if contract_json else contract_path,
+        keep_alive=keep_alive == "1",
+    )
+
+
+def contract_mapping(contract: Contract) -> dict[str, Any]:
+    """A contract as JSON-able fields (what ``run.json`` records and workers receive)."""
+    return {k: v for k, v in dataclasses.asdict(contract).items() if v is not None}
+
+
+def settings_message(settings: Settings) -> dict[str, Any]:
+    """What a master sends each worker: everything that shapes its requests and timing.
+
+    >>> s = Settings(run_dir=Path("m"), seed=7, fallback={"time_scale": 0.5}, keep_alive=False)
+    >>> w = adopt_settings(Settings(run_dir=Path("w")), settings_message(s))
+    >>> (w.run_dir, w.seed, dict(w.fallback), w.keep_alive, w.contract == s.contract)
+    (PosixPath('w'), 7, {'time_scale': 0.5}, False, True)
+    """
+    return {
+        "seed": settings.seed,
+        "workload": workload_json(settings.workload),
+        "contract": contract_mapping(settings.contract),
+        "contract_file": settings.contract_file,
+        "fallback": dict(settings.fallback),
+        "keep_alive": settings.keep_alive,
+    }
+
+
+def adopt_settings(own: Settings, data: Mapping[str, Any]) -> Settings:
+    """A worker's settings once its master's :func:`settings_message` arrived (the run
+    directory and judging stay the worker's own: a worker writes and judges nothing)."""
+    return dataclasses.replace(
+        own,
+        seed=int(data["seed"]),
+        workload=_workload({"SCANPROOF_WORKLOAD": str(data["workload"])}),
+        contract=contract_from_mapping(data["contract"], source="the locust master"),
+        contract_file=str(data.get("contract_file", "")),
+        fallback={k: float(v) for k, v in data["fallback"].items()},
+        keep_alive=bool(data.get("keep_alive", True)),
     )
 
 
@@ -138,34 +190,45 @@ def workload_json(scenario: Scenario) -> str:
     return json.dumps(fields, sort_keys=True)
 
 
-def resolve_timing(meta: Mapping[str, Any], fallback: Mapping[str, float]) -> Timing:
-    """Timing from the meta endpoint, else the environment's fallback values."""
-
-    def pick(name: str) -> float | None:
-        for value in (meta.get(name), fallback.get(name)):
-            if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-                return float(value)
-        return None
-
-    missing = [n for n in ("retention_s", "scan_deadline_s") if pick(n) is None]
-    if missing:
-        names = " and ".join(f"SCANPROOF_{n.upper()}" for n in missing)
-        raise UsageError(f"the app has no meta endpoint stating {missing}: set {names} (seconds)")
+def resolve_timing(
+    meta: Mapping[str, Any],
+    fallback: Mapping[str, float],
+    *,
+    contract: Contract | None = None,
+    poll_interval_s: float = Scenario(name="steady").poll_interval,
+) -> Timing:
+    """Timing from the environment's values, the contract, then the meta endpoint: the
+    one judging window of every driver (:func:`harness.judging.window.judging_window`)."""
+    window = judging_window(
+        meta=meta,
+        poll_interval_s=poll_interval_s,
+        retention_s=fallback.get("retention_s"),
+        scan_deadline_s=fallback.get("scan_deadline_s"),
+        time_scale=fallback.get("time_scale"),
+        contract_retention_s=contract.retention_s if contract else None,
+        contract_deadline_s=contract.scan_deadline_s if contract else None,
+        contract_time_scale=_contract_time_scale(contract),
+        given_by="environment",
+        how_to_set=lambda name: f"SCANPROOF_{name.upper()}",
+    )
     return Timing(
-        time_scale=pick("time_scale") or 1.0,
-        retention_s=pick("retention_s") or 0.0,
-        scan_deadline_s=pick("scan_deadline_s") or 0.0,
+        time_scale=window.time_scale.value,
+        retention_s=window.stated["retention_s"].value,
+        scan_deadline_s=window.stated["scan_deadline_s"].value,
+        window=window,
     )
 
 
-def check_window(timing: Timing, poll_interval_s: float) -> dict[str, Any]:
-    """run.json's ``check`` settings, computed as the runner computes them."""
-    margin = max(poll_interval_s, RETENTION_SLACK * timing.retention_s)
-    return {
-        "retention_s": max(timing.retention_s - margin, margin),
-        "scan_deadline_s": timing.scan_deadline_s * DEADLINE_SLACK,
-        "final_heal_ns": None,
-    }
+def _contract_time_scale(contract: Contract | None) -> float | None:
+    """The contract's ``time_scale``, else its ``scan_s`` over the catalogue's scan
+    length (as ``harness.run.runner.contract_time_scale``, without its imports)."""
+    if contract is None:
+        return None
+    if contract.time_scale is not None and contract.time_scale > 0:
+        return float(contract.time_scale)
+    if contract.scan_s is not None and contract.scan_s > 0:
+        return float(contract.scan_s) / DEFAULT_SCAN_S
+    return None
 
 
 def tenant_name(seed: int, *, worker_index: int, user_index: int) -> str:

@@ -77,7 +77,7 @@ class ScanUser(RecordingUser):
             LiveScan(
                 scan_id=scan_id,
                 accepted_at=now,
-                deadline=now + self.timing.scan_deadline_s * 1.5 + self.interval,
+                deadline=now + self.timing.window.scan_deadline_s + self.interval,
                 probe_at_poll=self.plan.probe_at_poll(),
             )
         )

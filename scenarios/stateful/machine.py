@@ -1,6 +1,6 @@
 """The exploration state machine: hypothesis draws schedules, the checkers judge them.
 
-Rules (see :mod:`harness._explore_steps` for their fields): start a scan as some
+Rules (see :mod:`harness.explore.steps` for their fields): start a scan as some
 tenant; poll status or fetch results as its owner, through the router or pinned
 to one worker; wait until a scan is complete (bounded); a cross-tenant probe;
 wait a while; delete or expire one class of keys; kill, restart or pause a
@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -40,20 +41,19 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from harness import schema as S
-from harness._explore_exec import (
+from harness.cluster import Cluster
+from harness.errors import InfrastructureError, UsageError
+from harness.explore.executor import (
+    ASSETS,
     Example,
     ServiceTiming,
     read_timing,
     reset_cluster,
 )
-from harness._explore_exec import (
-    reference_env as _reference_env,
-)
-from harness._explore_steps import RULES, ReplayFile, Step, dumps_replay
-from harness.cluster import Cluster
-from harness.contract import KEY_CLASSES, Contract
-from harness.errors import InfrastructureError, UsageError
+from harness.explore.steps import RULES, ReplayFile, Step, contract_digest, dumps_replay
+from harness.history import schema as S
+from harness.targets import reference
+from harness.targets.contract import KEY_CLASSES, Contract
 
 DEFAULT_TIME_SCALE: Final = 0.003  # a scan takes ~0.5 s: examples stay quick
 PROFILE_ENV: Final = "SCANPROOF_HYPOTHESIS_PROFILE"
@@ -72,15 +72,33 @@ PROFILES: Final[dict[str, dict[str, Any]]] = {
     "dev": {"max_examples": 100, "derandomize": False, "stateful_step_count": 8},
     "thorough": {"max_examples": 1000, "derandomize": False, "stateful_step_count": 12},
 }
-_WAITS: Final = (5.0, 15.0, 50.0, 300.0)  # service seconds; 300: past a result's TTL
+_SHORT_WAITS: Final = (5.0, 15.0, 50.0)  # service seconds; see _waits for the long ones
+_STAGGERS: Final = (50.0, 15.0, 0.0)  # alternate: the second worker's first poll, service s
 _PAUSES: Final = (5.0, 10.0, 20.0)  # below sound's 30 s worker lease
 _DOWNS: Final = (0.0, 10.0, 30.0)
-_ASSETS: Final = ("", "BTC", "ETH")
+PROGRESS_EVERY_S: Final = 4.0  # a progress line at least this often while exploring
 Progress = Callable[[str], None]
 
 
 class _ShrinkBudgetSpent(BaseException):
     """Stops hypothesis's shrinking (a BaseException: hypothesis does not catch it)."""
+
+
+class _BudgetSpent(_ShrinkBudgetSpent):
+    """The overall ``--budget`` is spent: the search (or its shrinking) ends here."""
+
+
+def _waits(timing: ServiceTiming) -> tuple[float, ...]:
+    """What ``wait`` draws, in service seconds: short waits, a typical scan (1.2x),
+    and past the stated retention of a finished scan (1.2x) - on the service's own clock.
+
+    >>> _waits(ServiceTiming(time_scale=0.01, retention_s=5.4, scan_deadline_s=3.0,
+    ...                      stated_retention_s=6.0))
+    (5.0, 15.0, 50.0, 198.0, 720.0)
+    """
+    scan = timing.service_s(1.2 * timing.scan_s)
+    expire = timing.service_s(1.2 * (timing.stated_retention_s or timing.retention_s))
+    return tuple(sorted({*_SHORT_WAITS, scan, expire}))
 
 
 class AnomalyFound(AssertionError):
@@ -99,13 +117,15 @@ class ExploreConfig:
     """What to explore and how hard. ``classes``: the anomaly classes that count as a
     finding (default: all eight); ``rules``: the rules hypothesis may draw (default: all)."""
 
-    preset: str | None = None  # reference service only; default claimed-fix
+    preset: str | None = None  # reference service only; default reference.DEFAULT_PRESET
     flags: Mapping[str, Any] = field(default_factory=dict)  # reference service overrides
-    app: str = "reference_impl.app:app"
+    app: str = reference.DEFAULT_APP
     workers: int = 4
     tenants: int = 2
     redis: str = "auto"  # server when redis-server is on PATH: sound on fakeredis is slow
-    time_scale: float = DEFAULT_TIME_SCALE  # reference service only
+    # real seconds per service second. The reference runs on it (default 0.003); for
+    # another app it states the clock; None: the contract's, the meta's, else calibrated
+    time_scale: float | None = None
     profile: str | None = None  # default: $SCANPROOF_HYPOTHESIS_PROFILE, else "ci"
     max_examples: int | None = None
     step_count: int | None = None
@@ -116,8 +136,11 @@ class ExploreConfig:
     # smallest failure so far is minimised by replaying it without one step at a time
     shrink_budget_s: float = 10.0
     contract: Contract = field(default_factory=Contract)
+    contract_file: str = ""  # where the contract was read from ("" built in): recorded
     retention_s: float | None = None
     scan_deadline_s: float | None = None
+    budget_s: float | None = None  # real seconds for the whole exploration, shrinking included
+    progress_every_s: float = PROGRESS_EVERY_S
 
     def __post_init__(self) -> None:
         bad = [c for c in self.classes if c not in S.ANOMALY_CLASSES]
@@ -136,12 +159,14 @@ class ExploreConfig:
             raise UsageError(f"--steps {self.step_count}: must be 1..50")
         if not 1 <= self.workers <= 16 or not 1 <= self.tenants <= 8:
             raise UsageError("--workers must be 1..16 and --tenants 1..8")
-        if not 0 < self.time_scale <= 1:
+        if self.time_scale is not None and not 0 < self.time_scale <= 1:
             raise UsageError(f"--time-scale {self.time_scale}: must be in (0, 1]")
+        if self.budget_s is not None and not self.budget_s > 0:
+            raise UsageError(f"--budget {self.budget_s}: must be > 0 seconds")
 
     @property
     def is_reference(self) -> bool:
-        return self.app.startswith("reference_impl.")
+        return reference.is_reference(self.app)
 
     def profile_name(self) -> str:
         name = self.profile or os.environ.get(PROFILE_ENV) or "ci"
@@ -165,6 +190,17 @@ class ExploreResult:
     seconds: float
     out: Path
     reset_s: tuple[float, ...]  # clean-state cost of each example
+    timing: ServiceTiming | None = None  # the time base the examples ran on
+    budget_spent: bool = False  # the search ended at --budget
+
+    def summary(self) -> str:
+        """``nothing found in 100 examples / 93.2 s`` or what was found."""
+        if not self.found:
+            cut = " (budget spent)" if self.budget_spent else ""
+            return f"nothing found in {self.examples} examples / {self.seconds:.1f} s{cut}"
+        steps = len(self.replay.steps) if self.replay else 0
+        found = ", ".join(f"{k} {v}" for k, v in self.found.items())
+        return f"found {found} in {steps} steps ({self.examples} examples / {self.seconds:.1f} s)"
 
 
 @dataclass
@@ -184,6 +220,60 @@ class _Shared:
     infra: list[str] = field(default_factory=list)
     first_failure_at: float | None = None
     reset_s: list[float] = field(default_factory=list)
+    began: float = field(default_factory=time.perf_counter)
+    phase: str = "searching"
+    budget_spent: bool = False
+    minimised: int | None = None  # steps of the minimised failure so far
+    whole: dict[int, tuple[Step, ...]] = field(default_factory=dict)  # failure -> all its steps
+
+    def over_budget(self, ahead_s: float = 0.0) -> bool:
+        """Whether the budget is spent (or will be, ``ahead_s`` seconds from now)."""
+        budget = self.config.budget_s
+        return budget is not None and time.perf_counter() - self.began + ahead_s > budget
+
+    def check_budget(self) -> None:
+        """Raise :class:`_BudgetSpent` once the overall budget is spent."""
+        if self.over_budget():
+            self.budget_spent = True
+            raise _BudgetSpent
+
+    def best(self) -> str:
+        if not self.failures:
+            return "none yet"
+        steps, found = min(self.failures, key=lambda f: len(f[0]))
+        return f"{next(iter(found))} in {self.minimised or len(steps)} steps"
+
+    def status(self) -> str:
+        """One progress line: examples, best candidate, elapsed and budget."""
+        budget = self.config.budget_s
+        of = f" of {budget:.0f} s budget" if budget is not None else " (no budget)"
+        return (
+            f"explore: {self.phase}: {self.examples} examples, best: {self.best()}, "
+            f"{time.perf_counter() - self.began:.0f} s{of}"
+        )
+
+
+class _Ticker:
+    """Prints ``status()`` every ``every_s`` seconds from a thread until stopped (a step
+    may block the main thread for a whole scan)."""
+
+    def __init__(self, status: Callable[[], str], progress: Progress, every_s: float) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._tick, args=(status, progress, every_s), daemon=True
+        )
+
+    def _tick(self, status: Callable[[], str], progress: Progress, every_s: float) -> None:
+        while not self._stop.wait(every_s):
+            progress(status())
+
+    def __enter__(self) -> _Ticker:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def _machine(shared: _Shared) -> type[RuleBasedStateMachine]:
@@ -193,6 +283,7 @@ def _machine(shared: _Shared) -> type[RuleBasedStateMachine]:
     workers = st.integers(0, cfg.workers - 1)
     tenants = st.integers(0, cfg.tenants - 1)
     scans = st.integers(0, 7)
+    waits = _waits(shared.timing)
 
     def enabled(name: str, needs_scan: bool = False) -> Callable[[Any], bool]:
         return lambda self: name in allowed and (not needs_scan or bool(self.ex.scans))
@@ -204,6 +295,7 @@ def _machine(shared: _Shared) -> type[RuleBasedStateMachine]:
                 time.perf_counter() - shared.first_failure_at > cfg.shrink_budget_s
             ):
                 raise _ShrinkBudgetSpent
+            shared.check_budget()
             shared.examples += 1
             shared.reset_s.append(reset_cluster(shared.cluster, path=cfg.contract.meta_path))
             self.ex = Example(
@@ -216,10 +308,9 @@ def _machine(shared: _Shared) -> type[RuleBasedStateMachine]:
                 contract=cfg.contract,
             )
             self.steps: list[tuple[Step, tuple[int, ...]]] = []
-            if shared.progress is not None and shared.examples % 25 == 0:
-                shared.progress(f"explore: {shared.examples} examples")
 
         def _do(self, step: Step) -> None:
+            shared.check_budget()
             try:
                 served = self.ex.run(step)
             except InfrastructureError as exc:
@@ -232,13 +323,29 @@ def _machine(shared: _Shared) -> type[RuleBasedStateMachine]:
 
         # Every example starts a scan first: the other rules have something to act on
         # and shrinking does not spend its calls on examples that never start one.
-        @initialize(tenant=tenants, pin=pins, filters=st.sampled_from(_ASSETS))
+        @initialize(tenant=tenants, pin=pins, filters=st.sampled_from(ASSETS))
         def first_scan(self, tenant: int, pin: int, filters: str) -> None:
             self._do(Step(rule="discover", tenant=tenant, pin=pin, filters=filters))
 
-        @rule(tenant=tenants, pin=pins, filters=st.sampled_from(_ASSETS))
+        @rule(tenant=tenants, pin=pins, filters=st.sampled_from(ASSETS))
         def discover(self, tenant: int, pin: int, filters: str) -> None:
             self._do(Step(rule="discover", tenant=tenant, pin=pin, filters=filters))
+
+        # Two scans of one tenant: same or other filters, overlapping or back to back.
+        @precondition(enabled("rediscover", True))
+        @rule(scan=scans, pin=pins, same=st.booleans(), after=st.booleans())
+        def rediscover(self, scan: int, pin: int, same: bool, after: bool) -> None:
+            step = Step(rule="rediscover", scan=self._scan(scan), pin=pin, same=same, after=after)
+            self._do(step)
+
+        # Polls pinned to two chosen workers in turn until the scan is finished.
+        @precondition(enabled("alternate", True))
+        @rule(scan=scans, pin=workers, worker=workers, stagger=st.sampled_from(_STAGGERS))
+        def alternate(self, scan: int, pin: int, worker: int, stagger: float) -> None:
+            step = Step(
+                rule="alternate", scan=self._scan(scan), pin=pin, worker=worker, seconds=stagger
+            )
+            self._do(step)
 
         @precondition(enabled("status", True))
         @rule(scan=scans, pin=pins)
@@ -261,7 +368,7 @@ def _machine(shared: _Shared) -> type[RuleBasedStateMachine]:
             self._do(Step(rule="probe", scan=self._scan(scan), tenant=tenant, pin=pin))
 
         @precondition(enabled("wait"))
-        @rule(seconds=st.sampled_from(_WAITS))
+        @rule(seconds=st.sampled_from(waits))
         def wait(self, seconds: float) -> None:
             self._do(Step(rule="wait", seconds=seconds))
 
@@ -307,16 +414,23 @@ def _machine(shared: _Shared) -> type[RuleBasedStateMachine]:
             if not found:
                 self.ex.writer.path.unlink(missing_ok=True)  # keep only failing histories
                 return
-            shared.failures.append((tuple(self.steps), found))
+            first = next(iter(found))
+            # Only the steps up to the one that showed it: later ones cannot have caused it.
+            until = self.ex.steps_until(first) or len(self.steps)
+            shared.whole[len(shared.failures)] = tuple(s for s, _ in self.steps)
+            shared.failures.append((tuple(self.steps[:until]), found))
             if shared.first_failure_at is None:
                 shared.first_failure_at = time.perf_counter()
+                shared.phase = "shrinking"
+                if shared.progress is not None:
+                    shared.progress(f"explore: first failure: {shared.best()}; shrinking")
             first = next(iter(found))
             raise _ANOMALY[first](f"{first}: {found} after {len(self.steps)} steps")
 
     return ScanMachine
 
 
-_PINNABLE: Final = frozenset({"discover", "status", "results", "probe"})
+_PINNABLE: Final = frozenset({"discover", "rediscover", "status", "results", "probe"})
 
 
 def _pinned(steps: tuple[tuple[Step, tuple[int, ...]], ...]) -> tuple[Step, ...]:
@@ -360,34 +474,44 @@ def _minimise(
     candidate is replayed from clean state, so what is kept reproduces."""
     runs = 0
     changed = True
+    shared.phase = "minimising"
+    shared.minimised = len(steps)
+    last_s = 0.0  # the last run's seconds: a run that would end past the budget is not begun
     while changed and runs < _MAX_MINIMISE_RUNS:
         changed = False
         for i in reversed(range(1, len(steps))):  # step 0 starts the first scan
-            if runs >= _MAX_MINIMISE_RUNS or i >= len(steps):
+            if runs >= _MAX_MINIMISE_RUNS or i >= len(steps) or shared.over_budget(last_s):
                 continue
             candidate = steps[:i] + steps[i + 1 :]
             runs += 1
+            begin = time.perf_counter()
             got = _run_steps(shared, candidate, f"minimise-{runs}")
+            last_s = time.perf_counter() - begin
             if target in got:
                 steps, found, changed = candidate, got, True
+                shared.minimised = len(steps)
     return steps, found
 
 
-def _start(cfg: ExploreConfig) -> Cluster:
-    env = _reference_env(cfg.time_scale, cfg.flags) if cfg.is_reference else {}
-    if not cfg.is_reference and (cfg.preset is not None or cfg.flags):
-        raise UsageError(
-            f"--preset/--flag apply to the reference service only, not --app {cfg.app}"
-        )
-    preset = (cfg.preset or "claimed-fix") if cfg.is_reference else None
-    return Cluster.start(app=cfg.app, workers=cfg.workers, redis=cfg.redis, env=env, preset=preset)
+def _service_env(cfg: ExploreConfig) -> dict[str, str]:
+    """The workers' environment; UsageError for a bad preset or flag."""
+    return reference.target_env(
+        cfg.app,
+        preset=cfg.preset,
+        flags=cfg.flags,
+        time_scale=(cfg.time_scale or DEFAULT_TIME_SCALE) if cfg.is_reference else None,
+    )
 
 
 def explore(cfg: ExploreConfig, *, progress: Progress | None = None) -> ExploreResult:
-    """Run the state machine against one cluster; write the shrunk failure, if any."""
+    """Run the state machine against one cluster; write the shrunk failure, if any.
+
+    ``progress`` gets a line at least every ``cfg.progress_every_s`` seconds (examples
+    run, the best candidate so far, elapsed and budget), and one per phase change."""
     profile = cfg.profile_name()
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    label = (cfg.preset or "claimed-fix") if cfg.is_reference else "app"
+    env = _service_env(cfg)  # before the output directory exists: bad input makes nothing
+    label = reference.effective_preset(cfg.app, cfg.preset) or "app"
     out = cfg.out or Path("scanproof-runs") / f"explore-{stamp}-{label}"
     out.mkdir(parents=True, exist_ok=True)
     options = dict(_COMMON) | PROFILES[profile]
@@ -398,35 +522,46 @@ def explore(cfg: ExploreConfig, *, progress: Progress | None = None) -> ExploreR
     if cfg.step_count is not None:
         options["stateful_step_count"] = cfg.step_count
     begin = time.perf_counter()
-    with _start(cfg) as cluster, asyncio.Runner() as loop:
-        timing = read_timing(
-            cluster, cfg.contract, retention_s=cfg.retention_s, scan_deadline_s=cfg.scan_deadline_s
-        )
-        shared = _Shared(cluster, loop, timing, cfg, out / "examples", progress)
-        try:
-            run_state_machine_as_test(_machine(shared), settings=settings(**options))
-        except InfrastructureError:
-            raise
-        except (_ShrinkBudgetSpent, AssertionError, HypothesisException, ExceptionGroup) as exc:
-            if shared.infra:
-                raise InfrastructureError(shared.infra[-1]) from None
-            if not shared.failures:  # hypothesis itself gave up (a health check, say)
-                raise InfrastructureError(f"hypothesis: {type(exc).__name__}: {exc}") from exc
-        if shared.failures:
-            # The smallest failing example seen (of equal size, the latest).
-            best, found = min(reversed(shared.failures), key=lambda f: len(f[0]))
-            target = next(iter(found))
-            steps = _pinned(best)
-            if steps != tuple(s for s, _ in best):
-                # pinning changed where requests go: keep it only if the failure stays
-                got = _run_steps(shared, steps, "pinned")
-                steps = steps if target in got else tuple(s for s, _ in best)
-            steps, found = _minimise(shared, steps, target, found)
+    say = progress or (lambda line: None)
+    with (
+        Cluster.start(app=cfg.app, workers=cfg.workers, redis=cfg.redis, env=env) as cluster,
+        asyncio.Runner() as loop,
+    ):
+        ticking: list[_Shared] = []
+
+        def status() -> str:
+            if ticking:
+                return ticking[0].status()
+            return f"explore: calibrating the time base, {time.perf_counter() - begin:.0f} s"
+
+        with _Ticker(status, say, cfg.progress_every_s):
+            timing = read_timing(
+                cluster,
+                cfg.contract,
+                retention_s=cfg.retention_s,
+                scan_deadline_s=cfg.scan_deadline_s,
+                time_scale=None if cfg.is_reference else cfg.time_scale,
+                calibrate_dir=out / "calibration",
+                progress=say,
+            )
+            shared = _Shared(cluster, loop, timing, cfg, out / "examples", progress, began=begin)
+            ticking.append(shared)
+            steps, found = _search(shared, options, say)
     seconds = time.perf_counter() - begin
-    if not shared.failures:
-        return ExploreResult(
-            {}, None, None, "", shared.examples, seconds, out, tuple(shared.reset_s)
-        )
+    result = ExploreResult(
+        found={},
+        replay=None,
+        replay_path=None,
+        command="",
+        examples=shared.examples,
+        seconds=seconds,
+        out=out,
+        reset_s=tuple(shared.reset_s),
+        timing=timing,
+        budget_spent=shared.budget_spent,
+    )
+    if not found:
+        return result
     replay = ReplayFile(
         name=f"explore-{label}",
         description=f"shrunk by scanproof explore ({profile} profile) on {label}",
@@ -434,11 +569,51 @@ def explore(cfg: ExploreConfig, *, progress: Progress | None = None) -> ExploreR
         tenants=cfg.tenants,
         found=tuple(found),
         steps=steps,
+        app=cfg.app,
+        preset=reference.effective_preset(cfg.app, cfg.preset) or "",
+        contract=cfg.contract_file,
+        contract_digest=contract_digest(cfg.contract),
+        time_scale=timing.time_scale,
+        time_base=timing.source,
+        scan_deadline_s=timing.scan_deadline_s,
+        retention_s=timing.stated_retention_s,
     )
     path = out / "shrunk.toml"
     path.write_text(dumps_replay(replay), encoding="utf-8")
     target = f"--preset {label}" if cfg.is_reference else f"--app {cfg.app}"
+    if cfg.contract_file:
+        target += f" --contract {cfg.contract_file}"
     command = f"scanproof replay {path} --repeat 10 {target}"
-    return ExploreResult(
-        found, replay, path, command, shared.examples, seconds, out, tuple(shared.reset_s)
-    )
+    return replace(result, found=found, replay=replay, replay_path=path, command=command)
+
+
+def _search(
+    shared: _Shared, options: dict[str, Any], say: Progress
+) -> tuple[tuple[Step, ...], dict[str, int]]:
+    """Hypothesis's search and shrinking, then the minimisation by replay: the
+    smallest failure's steps and what it showed (empty when nothing was found)."""
+    try:
+        run_state_machine_as_test(_machine(shared), settings=settings(**options))
+    except InfrastructureError:
+        raise
+    except (_ShrinkBudgetSpent, AssertionError, HypothesisException, ExceptionGroup) as exc:
+        if shared.infra:
+            raise InfrastructureError(shared.infra[-1]) from None
+        if not shared.failures and not shared.budget_spent:
+            # hypothesis itself gave up (a health check, say)
+            raise InfrastructureError(f"hypothesis: {type(exc).__name__}: {exc}") from exc
+    if not shared.failures:
+        return (), {}
+    say(f"explore: found {shared.best()}; minimising by replay")
+    # The smallest failing example seen (of equal size, the latest).
+    index = min(reversed(range(len(shared.failures))), key=lambda i: len(shared.failures[i][0]))
+    best, found = shared.failures[index]
+    target = next(iter(found))
+    steps = _pinned(best)
+    # Cut short and pinned: keep it only if the failure stays (else the example as it ran)
+    got = _run_steps(shared, steps, "pinned")
+    if target in got:
+        found = got
+    else:
+        steps = shared.whole[index]
+    return _minimise(shared, steps, target, found)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.runner import RunOptions, RunResult, run_chaos
+from harness.run.runner import RunOptions, RunResult, run_chaos
 from scenarios.catalogue import get_scenario
 
 pytestmark = [pytest.mark.processes]
@@ -34,7 +34,7 @@ def _unexcused(result: RunResult) -> dict[str, int]:
 def test_seed_repro_on_claimed_fix_sees_what_production_saw(tmp_path: Path) -> None:
     result = _run(tmp_path, "seed-repro", "claimed-fix")
     not_found = result.verdict.classes["status_not_found"]
-    assert not_found.opportunities >= 50  # 60 polls, a few of them after retention
+    assert not_found.opportunities == 60  # the scenario's 60 polls, all while the scan lived
     assert 0.1 <= not_found.rate <= 0.9, not_found  # "tens of percent"
     assert result.verdict.classes["results_404"].count > 0
     assert result.verdict.verdict == "fail"
@@ -43,10 +43,13 @@ def test_seed_repro_on_claimed_fix_sees_what_production_saw(tmp_path: Path) -> N
 def test_seed_repro_on_sound_is_clean(tmp_path: Path) -> None:
     result = _run(tmp_path, "seed-repro", "sound")
     assert _unexcused(result) == {}
-    assert result.verdict.classes["status_not_found"].opportunities >= 50
+    # every one of the scenario's 60 polls was made and judged, even on a loaded machine
+    # (CI once cut the last polls at the plan's end: a cold worker, a slow create)
+    assert result.verdict.classes["status_not_found"].opportunities == 60
     assert result.verdict.verdict == "pass"
 
 
+@pytest.mark.slow  # a whole run (8-18 s): the fast tier stays under 5 min on 2 cores
 @pytest.mark.parametrize("preset", ["pre-fix", "claimed-fix"])
 def test_cross_tenant_leaks_on_the_legacy_presets(tmp_path: Path, preset: str) -> None:
     result = _run(tmp_path, "cross-tenant", preset, duration_s=6.0)
@@ -65,14 +68,30 @@ def test_mixed_on_sound_has_no_unexcused_anomaly(tmp_path: Path, seed: int) -> N
     assert ops > 200  # the run really polled
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("scenario", ["partition", "flaky-link"])
+def test_link_faults_on_sound_leave_no_unexcused_anomaly(
+    tmp_path: Path, scenario: str, seed: int
+) -> None:
+    """Link faults destroy no data, so nothing is excused: a sound service must answer
+    an error or "unknown", never a wrong state, while its link to Redis is cut or slow."""
+    result = _run(tmp_path, scenario, "sound", seed=seed, duration_s=8.0)
+    assert result.status == "complete"
+    assert _unexcused(result) == {}, result.verdict.reasons
+    assert all(r.excused == 0 for r in result.verdict.classes.values())
+    assert result.verdict.classes["status_not_found"].opportunities > 50
+
+
+@pytest.mark.slow  # a whole run (8-18 s): the fast tier stays under 5 min on 2 cores
 @pytest.mark.real_redis
 def test_evict_without_eviction_fails_writes_and_destroys_nothing(tmp_path: Path) -> None:
     """``evict`` with ``policy = "noeviction"``: Redis refuses writes (OOM) instead of
     dropping keys, so sound refuses new scans with 503 and nothing is excused."""
     import pandas as pd
 
-    from harness import schema as S
-    from harness.scenario import FaultStep, Scenario
+    from harness.history import schema as S
+    from harness.run.scenario import FaultStep, Scenario
 
     scenario = Scenario(
         name="oom",

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from harness import Cluster, ClusterEvent, EventKind
-from harness._proc import is_alive
+from harness.cluster._proc import is_alive
 from harness.errors import InfrastructureError, UsageError
 
 pytestmark = pytest.mark.processes

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.replay import ReplayOptions, Step, load_replay, replay
+from harness.explore.replay import ReplayOptions, Step, load_replay, replay
 from scenarios.stateful import ExploreConfig, ExploreResult, explore
 
 pytestmark = [pytest.mark.processes, pytest.mark.slow, pytest.mark.real_redis]
@@ -57,14 +57,16 @@ def _fresh_process_answers(steps: tuple[Step, ...], i: int) -> bool:
     """F1: step ``i`` polls the scan on a worker process that has served no discover
     (another worker, or the originating one replaced since by a restart, kill or deploy)."""
     poll = steps[i]
-    if poll.rule not in ("status", "results", "wait_complete") or poll.pin < 0:
+    if poll.rule not in ("status", "results", "wait_complete", "alternate") or poll.pin < 0:
         return False
+    # an alternate step polls two workers in turn: its pin and its worker
+    polled = {poll.pin, poll.worker} if poll.rule == "alternate" else {poll.pin}
     started = [s.pin for s in steps[:i] if s.rule == "discover"]
     replaced = any(
-        s.rule == "deploy" or (s.rule in ("restart", "kill") and s.worker == poll.pin)
+        s.rule == "deploy" or (s.rule in ("restart", "kill") and s.worker in polled)
         for s in steps[1:i]
     )
-    return poll.pin not in started or replaced
+    return any(p not in started for p in polled) or replaced
 
 
 @pytest.fixture(scope="module")

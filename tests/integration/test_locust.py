@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections import Counter
@@ -18,11 +17,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness import schema as S
-from harness._locust_driver import LOCUSTFILE
 from harness.cluster import Cluster
-from harness.history import load_history
-from harness.runner import RunOptions, RunResult, run_chaos
+from harness.cluster._proc import free_port
+from harness.history import schema as S
+from harness.history.tables import load_history
+from harness.run._locust import LOCUSTFILE
+from harness.run.runner import RunOptions, RunResult, run_chaos
 from scenarios.catalogue import get_scenario
 from scenarios.locust._workload import REQUEST_NAMES, STOPPED_MID_REQUEST
 
@@ -61,6 +61,7 @@ def _check_counts(run_dir: Path) -> pd.DataFrame:
     return ops
 
 
+@pytest.mark.slow  # a whole run (8-18 s): the fast tier stays under 5 min on 2 cores
 def test_run_driver_locust_records_and_judges_like_the_scripted_driver(tmp_path: Path) -> None:
     result = run_chaos(
         RunOptions(
@@ -88,15 +89,10 @@ def test_run_driver_locust_records_and_judges_like_the_scripted_driver(tmp_path:
     assert result.verdict.classes["status_not_found"].opportunities > 100
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
+@pytest.mark.slow  # a whole run (8-18 s): the fast tier stays under 5 min on 2 cores
 def test_distributed_workers_send_their_history_to_the_master(tmp_path: Path) -> None:
     run_dir = tmp_path / "dist"
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, SCANPROOF_RUN_DIR=str(run_dir), SCANPROOF_SCENARIO="cross-tenant")
     locust = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE)]
     worker_args = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
@@ -212,3 +208,39 @@ def test_a_60s_locust_run_finds_the_anomaly_classes_of_the_scripted_run(tmp_path
     assert _found(scripted) >= _STABLE_CLASSES, scripted.verdict.reasons
     assert _found(locust_run) >= _STABLE_CLASSES, locust_run.verdict.reasons
     assert len(set(load_history(locust_run.run_dir).ops[S.TENANT])) == 50
+
+
+def _plain_locust(host: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless"]
+    return subprocess.run(
+        [*command, "--host", host, "-u", "2", "-r", "2", "-t", "30s", "--only-summary"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_plain_locust_with_bad_settings_exits_2_in_one_line(tmp_path: Path) -> None:
+    env = dict(os.environ, SCANPROOF_RUN_DIR=str(tmp_path / "run"), SCANPROOF_SEED="abc")
+    done = _plain_locust("http://127.0.0.1:9", env)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "scanproof: SCANPROOF_SEED='abc': must be a whole number" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_plain_locust_on_an_app_without_a_deadline_stops_at_once_with_exit_2(
+    tmp_path: Path,
+) -> None:
+    # The jobs zoo app has no meta endpoint and its contract states no scan deadline:
+    # nothing could be judged, so the run must stop before users start (not crash them
+    # and exit 1, which reads as a failed service).
+    run_dir = tmp_path / "run"
+    env = dict(os.environ, SCANPROOF_RUN_DIR=str(run_dir), SCANPROOF_CONTRACT="tests/zoo/jobs.toml")
+    with Cluster.start(app="tests.zoo.jobs:app", workers=1) as cluster:
+        done = _plain_locust(cluster.router_url, env)
+        assert sum(r.requests for r in cluster.routes()) == 0  # no user sent anything
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "refused: SCANPROOF_SCAN_DEADLINE_S needed" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (run_dir / "run.json").exists()

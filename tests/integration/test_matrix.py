@@ -1,4 +1,4 @@
-"""The matrix over the presets reproduces the facts file's "closed by the confirmed branch?" column.
+"""Which mechanisms each preset closes, as the matrix over the presets measures them.
 
 Real processes: every cell is a chaos run of the reference service (4 workers,
 embedded Redis). Each mechanism is isolated by its scenario, so a class stands
@@ -26,8 +26,10 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.matrix import MatrixSpec, Variant, load_matrix, preset_variants, run_matrix
-from harness.scenario import Scenario
+from harness.evidence.matrix import load_matrix
+from harness.run.matrix import MatrixSpec, run_matrix
+from harness.run.scenario import Scenario
+from harness.targets.reference import preset_variants, toggle_variant
 
 pytestmark = [pytest.mark.processes, pytest.mark.slow]
 
@@ -48,7 +50,7 @@ LATE_POLLERS = replace(VISIBILITY, name="late-pollers", duration=600.0, recovery
 
 
 def _count(result: object, variant: str, name: str) -> int:
-    from harness.matrix import MatrixResult
+    from harness.evidence.matrix import MatrixResult
 
     assert isinstance(result, MatrixResult)
     tally = result.tally(variant, name)
@@ -76,14 +78,11 @@ def test_f1_f6_f8_stay_open_until_the_late_fix_or_sound(tmp_path: Path) -> None:
 
 
 def test_f4_is_closed_by_the_claimed_fix(tmp_path: Path) -> None:
-    variants = [
-        Variant(
-            name="pre-fix +late fix", preset="pre-fix", flags={"fix_read_path_client_reinit": True}
-        ),
-        Variant(name="late-fix", preset="late-fix"),
-    ]
+    with_late_fix = toggle_variant("pre-fix", "fix_read_path_client_reinit")
+    assert dict(with_late_fix.flags) == {"fix_read_path_client_reinit": True}
+    variants = [with_late_fix, *preset_variants(["late-fix"])]
     result = run_matrix(variants, MatrixSpec(scenario=LATE_POLLERS, seeds=(0,)), tmp_path)
-    assert _count(result, "pre-fix +late fix", "status_not_found") > 0
+    assert _count(result, with_late_fix.name, "status_not_found") > 0
     assert _count(result, "late-fix", "status_not_found") == 0
 
 

@@ -21,7 +21,8 @@ import httpx
 import pytest
 
 from harness import Cluster
-from harness._proc import is_alive
+from harness.cluster._proc import is_alive
+from tests.processes import assert_all_gone, record
 
 pytestmark = pytest.mark.processes
 
@@ -77,13 +78,6 @@ def _start_up(*extra: str) -> tuple[subprocess.Popen[bytes], str]:
     return proc, output.decode()
 
 
-def _assert_all_gone(pids: set[int], seconds: float = 8.0) -> None:
-    deadline = time.monotonic() + seconds
-    while any(is_alive(p) for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert sorted(p for p in pids if is_alive(p)) == []
-
-
 def _router_url(output: str) -> str:
     (line,) = [ln for ln in output.splitlines() if ln.startswith("router")]
     return line.split()[1]
@@ -94,13 +88,13 @@ def test_up_tears_everything_down_on_signal_and_exits_0(signum: int) -> None:
     proc, output = _start_up("--workers", "2", "--redis", "embedded")
     url = _router_url(output)
     assert httpx.get(f"{url}/whoami").status_code == 200
-    tree = _descendants(proc.pid)
+    tree = record(_descendants(proc.pid))
     assert len(tree) >= 5  # Redis, router, workers' parent, 2 workers
     proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=15)
     assert proc.returncode == 0, stderr
     assert b"stopping" in stderr
-    _assert_all_gone(tree, seconds=2.0)
+    assert_all_gone(tree, seconds=2.0)
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/whoami")
 
@@ -110,11 +104,11 @@ def test_up_tears_everything_down_on_signal_and_exits_0(signum: int) -> None:
 )
 def test_sigkill_of_up_still_leaves_nothing_behind(redis: str) -> None:
     proc, _ = _start_up("--workers", "2", "--redis", redis)
-    tree = _descendants(proc.pid)
+    tree = record(_descendants(proc.pid))
     assert len(tree) >= 5
     proc.kill()
     proc.communicate(timeout=10)
-    _assert_all_gone(tree)
+    assert_all_gone(tree)
 
 
 def test_up_prints_every_address() -> None:
@@ -133,17 +127,17 @@ def test_up_prints_every_address() -> None:
 
 
 def test_exception_inside_the_with_block_still_tears_down() -> None:
-    pids: list[int] = []
+    pids: dict[int, int] = {}
 
     def crash() -> None:
         with Cluster.start(app="tests.apps.whoami:app", workers=2) as cluster:
-            pids.extend(cluster.pids())
+            pids.update(record(cluster.pids()))
             raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
         crash()
     assert len(pids) == 5
-    _assert_all_gone(set(pids), seconds=2.0)
+    assert_all_gone(pids, seconds=2.0)
 
 
 def test_sigkill_of_a_python_harness_using_the_api_leaves_nothing_behind() -> None:
@@ -159,11 +153,11 @@ def test_sigkill_of_a_python_harness_using_the_api_leaves_nothing_behind() -> No
     )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"
-    tree = _descendants(proc.pid)
+    tree = record(_descendants(proc.pid))
     assert len(tree) >= 5
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=10)
-    _assert_all_gone(tree)
+    assert_all_gone(tree)
 
 
 def test_processes_started_from_a_short_lived_thread_outlive_that_thread() -> None:
@@ -175,6 +169,7 @@ def test_processes_started_from_a_short_lived_thread_outlive_that_thread() -> No
         thread.start()
         thread.join()
         pids = [cluster.workers[0].pid, *cluster.redis.pids()]
+        identities = record(pids)
         # Asserting that nothing happens: watch for a bounded half second.
         deadline = time.monotonic() + 0.5
         while time.monotonic() < deadline:
@@ -182,4 +177,4 @@ def test_processes_started_from_a_short_lived_thread_outlive_that_thread() -> No
             time.sleep(0.02)
         assert httpx.get(f"{cluster.router_url}/whoami").status_code == 200
         assert cluster.redis.ping()
-    _assert_all_gone(set(pids), seconds=2.0)
+    assert_all_gone(identities, seconds=2.0)

@@ -12,8 +12,7 @@ import pytest
 import redis
 
 from harness import ClusterEvent, EventKind
-from harness.errors import UsageError
-from harness.redis_backends import (
+from harness.cluster.redis import (
     ExternalRedis,
     Fault,
     RedisBackend,
@@ -21,6 +20,7 @@ from harness.redis_backends import (
     open_backend,
     resolve_spec,
 )
+from harness.errors import UsageError
 
 pytestmark = pytest.mark.processes
 

@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.cluster._proc import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 PREFIX = "/api/v1/opportunities"
 _FAKE_SERVER = (
@@ -21,13 +23,6 @@ _FAKE_SERVER = (
     "server = fakeredis.TcpFakeServer(('127.0.0.1', int(sys.argv[1])), server_type='redis')\n"
     "server.serve_forever()\n"
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 15.0) -> None:
@@ -54,7 +49,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture
 def real_redis_url() -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     binary = shutil.which("redis-server") or "redis-server"
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
@@ -70,7 +65,7 @@ def real_redis_url() -> Iterator[str]:
 
 @pytest.fixture
 def fakeredis_tcp_url() -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-c", _FAKE_SERVER, str(port)])
     try:
         _wait_for_port(port, proc)
@@ -80,7 +75,7 @@ def fakeredis_tcp_url() -> Iterator[str]:
 
 
 def _serve_one_scan(redis_url: str) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "REDIS_URL": redis_url,

@@ -18,24 +18,15 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.schema import ANOMALY_CLASSES
+from harness.history.schema import ANOMALY_CLASSES
+from tests.scanproof_cli import scanproof as _scanproof
 
 pytestmark = [pytest.mark.processes]
 ROOT = Path(__file__).resolve().parents[2]
 TOY = "tests.toy_apps.toy_scan:app"
 
 
-def _scanproof(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *argv],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        cwd=ROOT,
-    )
-
-
+@pytest.mark.slow  # a whole run (8-18 s): the fast tier stays under 5 min on 2 cores
 def test_mixed_run_on_a_correct_app_passes_and_can_be_rejudged(tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = _scanproof(
@@ -87,8 +78,8 @@ def test_ctrl_c_leaves_a_judgeable_history_and_no_processes(tmp_path: Path) -> N
     record = json.loads((out / "run.json").read_text())
     assert record["status"] == "interrupted"
     checked = _scanproof("check", str(out))
-    assert checked.returncode in (0, 1), checked.stderr
-    assert "verdict:" in checked.stdout
+    assert checked.returncode == 3, checked.stderr  # a correct app, interrupted: unknown
+    assert "ops recorded before the run was interrupted" in checked.stdout
     assert os.path.exists(out / "ops.parquet")
 
 

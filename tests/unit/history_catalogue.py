@@ -12,8 +12,9 @@ from typing import Any
 
 import pandas as pd
 
-from harness import schema as S
-from harness.history import History
+from harness.history import schema as S
+from harness.history.outcomes import v1_state
+from harness.history.tables import History
 
 MS = 1_000_000
 
@@ -39,10 +40,12 @@ class Hist:
             S.WORKER: 0,
             S.HTTP_STATUS: 200,
             S.BODY_STATUS: "",
+            S.RAW_STATUS: "",
             S.COMPLETED: -1,
             S.TOTAL: -1,
             S.FOUND: -1,
             S.HAS_PROGRESS: False,
+            S.ITEMS: -1,
             S.BODY_SCAN_IDS: "",
             S.BODY_USER_IDS: "",
             S.ERROR: "",
@@ -93,11 +96,14 @@ class Hist:
         at: float,
         ids: str | None = None,
         users: str = "",
+        word: str | None = None,
         **kw: Any,
     ) -> str:
+        """A results answer; its state (``word``) defaults to the reference's for ``http``."""
         body_ids = (scan if http in (200, 202) else "") if ids is None else ids
+        state = v1_state("results", http, "") if word is None else word
         return self._op(
-            kind="results", tenant=tenant, scan_id=scan, http_status=http,
+            kind="results", tenant=tenant, scan_id=scan, http_status=http, body_status=state,
             body_scan_ids=body_ids, body_user_ids=users, at=at, **kw,
         )  # fmt: skip
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from harness import schema as S
-from harness.checkers import CheckConfig, judge
-from harness.history import History
-from harness.verdict import Verdict
+from harness.history import schema as S
+from harness.history.tables import History
+from harness.judging.checkers import CheckConfig, judge
+from harness.judging.verdict import Verdict
 from tests.unit.history_catalogue import Hist, healthy_scan
 
 CFG = CheckConfig(retention_s=3.0, scan_deadline_s=2.0)
+SLOW = CheckConfig(retention_s=3.0, scan_deadline_s=5.0)  # scans may take a few seconds
 
 
 def _judge(h: Hist, cfg: CheckConfig = CFG) -> Verdict:
@@ -49,6 +50,29 @@ def test_not_found_after_retention_is_not_an_anomaly() -> None:
     h.status("alice", "s1", "not_found", at=3400)
     h.results("alice", "s1", 404, at=3450)
     assert _counts(_judge(h)) == {}
+
+
+def test_the_live_window_runs_from_the_last_proof_the_scan_was_unfinished() -> None:
+    """A late first sighting of complete does not stretch the window: the scan finished
+    after its last 'scanning' answer (at 1000 ms), so a correct service may expire it
+    retention (3 s) after that, although its owner first saw it complete at 2500 ms."""
+    h = Hist()
+    h.discover("alice", "s1", at=0)
+    h.status("alice", "s1", "scanning", at=1000, progress=(1, 2))
+    h.status("alice", "s1", "complete", at=2500, progress=(2, 2))  # a late poll
+    h.status("alice", "s1", "not_found", at=4100)  # > 1000 + 3000: a correct expiry
+    h.results("alice", "s1", 404, at=4200)
+    assert _counts(_judge(h, SLOW)) == {}
+    h.status("alice", "s1", "not_found", at=3900)  # < 1000 + 3000: still promised
+    assert _counts(_judge(h, SLOW)) == {"status_not_found": 1}
+
+
+def test_without_a_scanning_answer_the_window_runs_from_the_discover_request() -> None:
+    h = Hist()
+    h.discover("alice", "s1", at=0)
+    h.status("alice", "s1", "complete", at=2000, progress=(2, 2))
+    h.status("alice", "s1", "not_found", at=3100)  # after 0 + 3000: not provably live
+    assert _counts(_judge(h, SLOW)) == {}
 
 
 def test_results_404_while_live() -> None:
@@ -196,7 +220,7 @@ def test_anomaly_inside_a_fault_window_names_the_fault() -> None:
     assert dict(r.fault_windows) == {fid: 1}
 
 
-def test_a_crashing_checker_makes_the_verdict_unknown_never_pass() -> None:
+def test_a_history_the_facts_cannot_be_derived_from_makes_every_class_unknown() -> None:
     broken = History(ops=pd.DataFrame({"nonsense": [1]}), faults=pd.DataFrame())
     v = judge(broken, CFG)
     assert v.verdict == "unknown"
@@ -242,3 +266,128 @@ def test_leaving_failed_is_a_status_regression() -> None:
     r = _judge(h).classes["status_regression"]
     assert (r.count, r.opportunities) == (1, 2)
     assert "left failed for complete" in r.witnesses[0].reason
+
+
+# ---------------------------------------------- rules that claim only what the history proves
+def test_a_scan_not_asked_about_after_its_deadline_is_undecided_never_stuck() -> None:
+    h = Hist()
+    h.discover("alice", "s1", at=0)
+    h.status("alice", "s1", "scanning", at=1900, progress=(3, 14))  # just before the 2 s deadline
+    healthy_scan(h, tenant="bob", scan="s2", start=3000)  # the history runs past it
+    r = _judge(h).classes["stuck_scan"]
+    assert (r.count, r.opportunities) == (0, 1)  # s2 only: s1 is undecided
+
+
+def test_a_scan_first_seen_finished_after_its_deadline_is_undecided() -> None:
+    """Seen complete only at 2.5 s (deadline 2 s) with no answer in between: it may well
+    have finished in time; nothing proves it was late."""
+    h = Hist()
+    h.discover("alice", "s1", at=0)
+    h.status("alice", "s1", "scanning", at=500, progress=(3, 14))
+    h.status("alice", "s1", "complete", at=2500, progress=(14, 14))
+    r = _judge(h).classes["stuck_scan"]
+    assert (r.count, r.opportunities) == (0, 0)
+
+
+def test_stuck_needs_an_answer_about_that_scan() -> None:
+    h = Hist()
+    h.discover("alice", "s1", at=0)
+    h.discover("alice", "s2", at=10)
+    # past the deadline, an answer carrying s2's id says scanning: nothing about s1
+    h.status("alice", "s1", "scanning", at=2500, progress=(3, 14), ids="s2")
+    v = _judge(h)
+    assert (v.classes["stuck_scan"].count, v.classes["stuck_scan"].opportunities) == (0, 0)
+    assert v.classes["wrong_scan"].count == 1
+    # an answer without any id is about the scan asked for
+    h.status("alice", "s1", "scanning", at=2600, progress=(3, 14), ids="")
+    r = _judge(h).classes["stuck_scan"]
+    assert (r.count, r.opportunities) == (1, 1)
+    assert r.witnesses[0].t_invoke_ns == 2600 * 1_000_000
+    assert "still scanning" in r.witnesses[0].reason
+
+
+def test_an_answer_with_another_scans_id_never_finishes_this_scan() -> None:
+    """s1 is told complete with s2's id at 500 ms: that is wrong_scan, and s1 is still
+    unfinished, so its own scanning answer past the deadline makes it stuck (and the
+    scanning after the foreign complete is no status regression)."""
+    h = Hist()
+    h.discover("alice", "s1", at=0)
+    h.discover("alice", "s2", at=10)
+    h.status("alice", "s1", "complete", at=500, progress=(14, 14), ids="s2")
+    h.status("alice", "s1", "scanning", at=2500, progress=(5, 14))
+    counts = _counts(_judge(h))
+    assert counts == {"wrong_scan": 1, "stuck_scan": 1}
+
+
+def test_a_foreign_answer_neither_opens_nor_shortens_the_live_window() -> None:
+    h = Hist()
+    h.discover("alice", "s1", at=0)
+    h.discover("alice", "s2", at=10)
+    h.status("alice", "s1", "complete", at=100, progress=(14, 14), ids="s2")
+    h.status("alice", "s1", "scanning", at=1500, progress=(9, 14))
+    h.status("alice", "s1", "complete", at=1800, progress=(14, 14))
+    # 4000 ms < 1500 + 3000: still promised, whatever the foreign complete at 100 said
+    h.status("alice", "s1", "not_found", at=4000)
+    counts = _counts(_judge(h, SLOW))
+    assert counts == {"wrong_scan": 1, "status_not_found": 1}
+
+
+def test_the_live_window_of_a_scan_never_seen_finished_ends_retention_after_its_last_scanning() -> (
+    None
+):
+    """A fast scan may finish long before its deadline and expire retention later; the
+    history proves it live only until retention after its last scanning answer."""
+    h = Hist()
+    h.discover("alice", "s1", at=0)
+    h.status("alice", "s1", "scanning", at=100, progress=(1, 14))
+    h.status("alice", "s1", "not_found", at=3200)  # > 100 + 3000: a correct expiry
+    assert _counts(_judge(h, SLOW)) == {}
+    h.status("alice", "s1", "not_found", at=3000, took=50)  # answered before 3100: live
+    assert _counts(_judge(h, SLOW)) == {"status_not_found": 1}
+
+
+def test_an_answer_still_in_flight_when_the_window_ends_is_not_judged() -> None:
+    h = Hist()
+    h.discover("alice", "s1", at=0)
+    h.status("alice", "s1", "scanning", at=100, progress=(1, 14))
+    # asked inside the window (ends at 3100 ms), answered after it: it may have been
+    # served after a correct expiry
+    h.status("alice", "s1", "not_found", at=3000, took=200)
+    assert _counts(_judge(h, SLOW)) == {}
+
+
+def test_a_lost_tenant_key_excuses_no_scan_of_that_tenant() -> None:
+    h = healthy_scan(Hist())
+    h.fault("delete_keys", at=120, destructive=True, tenants="alice")
+    h.status("alice", "s1", "not_found", at=150)
+    r = _judge(h).classes["status_not_found"]
+    assert (r.count, r.excused) == (1, 0)
+
+
+def test_a_lost_key_excuses_only_the_scan_it_names_among_the_tenants_scans() -> None:
+    h = healthy_scan(Hist())
+    healthy_scan(h, scan="s2", start=10)
+    h.fault("delete_keys", at=120, destructive=True, scans="s2", tenants="alice")
+    h.status("alice", "s1", "not_found", at=150)
+    h.status("alice", "s2", "not_found", at=160)
+    r = _judge(h).classes["status_not_found"]
+    assert (r.count, r.excused) == (1, 1)
+    assert r.witnesses[0].scan_id == "s1"
+
+
+def test_one_crashing_checker_makes_only_its_class_unknown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from harness.judging import checkers
+
+    def boom(facts: checkers.Facts) -> checkers.ClassResult:
+        raise RuntimeError("checker bug")
+
+    monkeypatch.setitem(checkers.CHECKERS, "progress_regression", boom)  # type: ignore[arg-type]
+    v = _judge(healthy_scan(Hist()))
+    assert v.verdict == "unknown"
+    assert v.classes["progress_regression"].error == "RuntimeError: checker bug"
+    assert v.classes["progress_regression"].verdict == "unknown"
+    others = {n: r for n, r in v.classes.items() if n != "progress_regression"}
+    assert all(not r.error and r.verdict == "pass" for r in others.values())
+    assert others["status_not_found"].opportunities == 3  # the others were judged

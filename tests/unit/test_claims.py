@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from harness._cmd_claims import exit_code
-from harness.baseline import compare, compare_runs
-from harness.claims import judge_claim, load_claims, parse_claim, parse_predicate
+from harness.cli.claims import exit_code
 from harness.errors import UsageError
-from harness.matrix import ablation_variants, preset_variants, toggle_variant
-from harness.schema import ANOMALY_CLASSES
-from harness.tally import ClassTally, Evidence, tally_runs
+from harness.evidence.across_runs import ClassTally, Evidence, tally_runs
+from harness.evidence.baseline import compare, compare_runs
+from harness.evidence.claims import judge_claim, load_claims, parse_claim, parse_predicate
+from harness.history.schema import ANOMALY_CLASSES
+from harness.targets.reference import ablation_variants, preset_variants, toggle_variant
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -220,9 +220,30 @@ def _fake_run(root: Path, name: str, counts: dict[str, tuple[int, int]], **recor
 def test_tally_sums_counts_and_opportunities_before_the_interval(tmp_path: Path) -> None:
     a = _fake_run(tmp_path, "a", {"results_404": (3, 100)})
     b = _fake_run(tmp_path, "b", {"results_404": (7, 300)})
-    ev = tally_runs([a, b], words=False)
+    ev = tally_runs([a, b])
     assert (ev.classes["results_404"].count, ev.classes["results_404"].opportunities) == (10, 400)
     assert ev.problems == ()
+
+
+def test_tally_tells_the_first_witness_with_the_words_it_is_given(tmp_path: Path) -> None:
+    run = _fake_run(tmp_path, "a", {"results_404": (3, 100)})
+    verdict = json.loads((run / "verdict.json").read_text())
+    verdict["anomalies"]["results_404"]["witnesses"] = [{"reason": "the checker's reason"}]
+    (run / "verdict.json").write_text(json.dumps(verdict))
+
+    def words(run_dir: Path) -> dict[str, str]:
+        return {"results_404": f"told in words for {run_dir.name}"}
+
+    def broken(run_dir: Path) -> dict[str, str]:
+        raise RuntimeError("a report problem")
+
+    assert tally_runs([run], words=words).classes["results_404"].first_witness == (
+        "told in words for a"
+    )
+    # without words, or with words that fail, the numbers stay and the reason is told
+    for told in (None, broken):
+        c = tally_runs([run], words=told).classes["results_404"]
+        assert (c.count, c.first_witness) == (3, "the checker's reason")
 
 
 def test_tally_refuses_a_directory_that_was_never_judged(tmp_path: Path) -> None:
@@ -293,7 +314,9 @@ def test_toggles_flip_a_flag_and_bad_names_list_the_valid_ones() -> None:
     assert dict(toggle_variant("sound", "retry_policy").flags) == {
         "retry_policy": "redis-py-default"
     }
-    with pytest.raises(UsageError, match=r"--toggle 'fix_nothing'.*valid"):
+    with pytest.raises(UsageError, match=r"--toggle fix_nothing: .*valid flags are"):
         toggle_variant("claimed-fix", "fix_nothing")
-    with pytest.raises(UsageError, match=r"--presets 'post-fix'.*valid"):
+    with pytest.raises(UsageError, match=r"--presets post-fix: valid presets are pre-fix, "):
         preset_variants(["post-fix"])
+    with pytest.raises(UsageError, match=r"--ablate pre-fix: that preset switches no fix on"):
+        ablation_variants("pre-fix")

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness._cli_options import load_thresholds, parse_flags
+from harness.cli._options import parse_flags
 from harness.errors import UsageError
+from harness.judging.thresholds import Limit, load_thresholds
 
 
 def _scanproof(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -71,7 +72,7 @@ def test_thresholds_from_pyproject(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         "[tool.scanproof.gate]\nstatus_not_found = 3\nzero_progress = 0\n"
     )
     monkeypatch.chdir(tmp_path)
-    assert load_thresholds(None) == {"status_not_found": 3, "zero_progress": 0}
+    assert load_thresholds(None) == {"status_not_found": Limit(count=3), "zero_progress": Limit()}
 
 
 def test_thresholds_file_errors(tmp_path: Path) -> None:

@@ -12,9 +12,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from harness import schema as S
-from harness.client import ScanClient, classify_exception, classify_response
-from harness.history import HistoryWriter, load_history
+from harness.history import schema as S
+from harness.history.tables import HistoryWriter, load_history
+from harness.run.client import ScanClient, classify_exception, classify_response
 
 
 def _inprocess_fake_service() -> FastAPI:

@@ -9,9 +9,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness import schema as S
 from harness.errors import UsageError
-from harness.history import Completion, FaultRecord, HistoryWriter, load_history, write_tables
+from harness.history import schema as S
+from harness.history.tables import (
+    Completion,
+    FaultRecord,
+    HistoryWriter,
+    load_history,
+    write_tables,
+)
 
 
 def _write_some(directory: Path, proc: str, n: int) -> None:

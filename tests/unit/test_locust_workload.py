@@ -10,15 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from harness._locust_driver import locust_command, locust_env
-from harness.contract import Contract
 from harness.errors import UsageError
-from harness.runner import RunOptions, _resolve
+from harness.run._locust import locust_command, locust_env
+from harness.run.runner import RunOptions, _window
+from harness.targets.contract import Contract
 from scenarios.catalogue import get_scenario
 from scenarios.locust._workload import (
     LiveScan,
     UserPlan,
-    check_window,
     resolve_timing,
     settings_from_env,
     tenant_name,
@@ -38,6 +37,23 @@ def test_the_runner_environment_round_trips_workload_and_contract(tmp_path: Path
     assert settings.contract.status_url("x") == "/s/x"
     assert settings.contract.retention_s == 7.0
     assert settings.judge is False  # the runner judges the run itself
+
+
+def test_the_users_judging_window_is_the_runs_for_an_app_without_meta(tmp_path: Path) -> None:
+    """``run --driver locust --retention-s 8 --scan-deadline-s 4`` on an app with no meta
+    endpoint: the locust users get the user's values, so their window is the run's."""
+    scenario = get_scenario("steady")
+    options = RunOptions(scenario=scenario, retention_s=8.0, scan_deadline_s=4.0)
+    given = {"time_scale": None, "retention_s": 8.0, "scan_deadline_s": 4.0}
+    env = locust_env(tmp_path, seed=0, workload=scenario, contract=Contract(), given=given)
+    settings = settings_from_env(env)
+    timing = resolve_timing({}, settings.fallback, contract=settings.contract,
+                            poll_interval_s=settings.workload.poll_interval)  # fmt: skip
+    window = _window(options, {})
+    assert (timing.window.retention_s, timing.window.scan_deadline_s) == (
+        window.retention_s,
+        window.scan_deadline_s,
+    )
 
 
 def test_a_plain_locust_run_follows_a_named_scenario_and_judges_itself() -> None:
@@ -62,9 +78,10 @@ def test_bad_settings_name_the_variable(env: dict[str, str], named: str) -> None
     assert "\n" not in str(info.value)
 
 
-def test_timing_comes_from_meta_else_the_environment() -> None:
+def test_timing_comes_from_the_environment_else_the_meta() -> None:
     meta = {"time_scale": 0.01, "retention_s": 3.0, "scan_deadline_s": 2.0}
     assert resolve_timing(meta, {}).retention_s == 3.0
+    assert resolve_timing(meta, {"retention_s": 30.0}).retention_s == 30.0
     assert resolve_timing({}, {"retention_s": 30.0, "scan_deadline_s": 9.0}).time_scale == 1.0
     with pytest.raises(UsageError, match="SCANPROOF_SCAN_DEADLINE_S"):
         resolve_timing({}, {"retention_s": 30.0})
@@ -74,10 +91,7 @@ def test_check_window_is_the_runners() -> None:
     """A plain locust run is judged with the same window as ``scanproof run``."""
     meta = {"time_scale": 0.01, "retention_s": 3.0, "scan_deadline_s": 2.0}
     options = RunOptions(scenario=get_scenario("steady"))
-    resolved = _resolve(options, meta)
-    window = check_window(resolve_timing(meta, {}), 3.0 * 0.01)
-    assert window["retention_s"] == pytest.approx(resolved.retention_s)
-    assert window["scan_deadline_s"] == pytest.approx(resolved.scan_deadline_s)
+    assert resolve_timing(meta, {}).window == _window(options, meta)
 
 
 def test_tenants_are_distinct_across_users_and_locust_workers() -> None:

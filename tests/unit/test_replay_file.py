@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harness._explore_steps import ReplayFile, Step, dumps_replay, load_replay, parse_replay
 from harness.errors import UsageError
+from harness.explore.steps import ReplayFile, Step, dumps_replay, load_replay, parse_replay
 
 F1 = ReplayFile(
     name="f1",

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness import _router_pool as pool
-from harness import _router_proto as proto
+from harness.cluster.router import _pool as pool
+from harness.cluster.router import _proto as proto
 
 
 class InMemoryTransport:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness._http_parse import (
+from harness.cluster.router._http_parse import (
     CHUNKED,
     UNTIL_CLOSE,
     ChunkedScanner,

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import UsageError
-from harness.plan import make_plan
-from harness.scenario import FaultStep, Scenario, load_scenario_file
+from harness.run.plan import make_plan
+from harness.run.scenario import FaultStep, Scenario, load_scenario_file
 from scenarios.catalogue import SCENARIOS, get_scenario
 
 

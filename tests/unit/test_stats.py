@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from harness.stats import (
+from harness.evidence.stats import (
     Tally,
     difference,
     normal_sf,
@@ -15,7 +15,7 @@ from harness.stats import (
     two_proportion_test,
     wilson,
 )
-from harness.verdict import wilson as verdict_wilson
+from harness.judging.verdict import wilson as verdict_wilson
 
 
 def test_wilson_agrees_with_the_verdicts_rounded_interval() -> None:

@@ -2,14 +2,16 @@
 
 Several ``create_app`` instances (one per "worker", each with its own memory and
 client) share ONE in-process ``fakeredis.FakeServer`` and are driven through
-``httpx.ASGITransport``. Real processes and real Redis are the integration tests'
+``httpx.ASGITransport``, on virtual time (:mod:`.virtual_time`): the service,
+fakeredis's TTLs and the tests' own waits read one clock that jumps from timer
+to timer, so a scenario is deterministic and takes no real time however loaded
+the machine is. Real processes and real Redis are the integration tests'
 job; this fake reproduces what differs per worker (memory, client, tasks).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
@@ -20,17 +22,15 @@ from reference_impl.app import PREFIX, create_app
 from reference_impl.flags import PRESETS, Flags, open_mechanisms, resolve_flags
 from reference_impl.service import ScanService
 
+from .virtual_time import current_clock, run_virtual
+
 T = TypeVar("T")
 SECOND = 1.0
 
 
 def run(coro: Coroutine[Any, Any, T], timeout_s: float = 20.0) -> T:
-    """Run one test scenario on a fresh event loop, bounded in time."""
-
-    async def bounded() -> T:
-        return await asyncio.wait_for(coro, timeout_s)
-
-    return asyncio.run(bounded())
+    """Run one test scenario on a fresh virtual-time loop, bounded in (virtual) time."""
+    return run_virtual(coro, timeout_s)
 
 
 def configs(fid: str) -> list[tuple[str, dict[str, object], bool]]:
@@ -76,6 +76,7 @@ class InprocessFakeRedisCluster:
                 seed=seed,
                 worker_id=f"w{i}",
                 redis_factory=self._factory,
+                clock=current_clock(),
             )
             for i in range(workers)
         ]
@@ -147,9 +148,9 @@ class InprocessFakeRedisCluster:
         every_s: float = 0.005,
     ) -> T:
         """Poll ``probe`` until ``done(value)``; the last value if the deadline passes."""
-        deadline = time.monotonic() + timeout_s
+        deadline = self.now() + timeout_s
         value = await probe()
-        while not done(value) and time.monotonic() < deadline:
+        while not done(value) and self.now() < deadline:
             await asyncio.sleep(every_s)
             value = await probe()
         return value
@@ -162,14 +163,13 @@ class InprocessFakeRedisCluster:
         )
 
     async def wait_until(self, instant: float) -> None:
-        """Let scaled time pass until ``instant`` (monotonic): TTLs expire only with time."""
-        await self.until(
-            self._noop, lambda _: time.monotonic() >= instant, instant - time.monotonic() + 1
-        )
+        """Let scaled time pass until ``instant`` (:meth:`now`): TTLs expire only with time."""
+        await asyncio.sleep(max(0.0, instant - self.now()))
 
     @staticmethod
-    async def _noop() -> None:
-        return None
+    def now() -> float:
+        """The (virtual) monotonic time the service and fakeredis also read."""
+        return asyncio.get_running_loop().time()
 
     async def wait_idle(self, worker: int, timeout_s: float = 2.0) -> None:
         """Until ``worker`` runs no scan task (its cleanup after the final write is done)."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from reference_impl.timing import LOOKUP_TTL_S, RESULT_TTL_S
@@ -23,7 +21,7 @@ def test_F4_lookup_expires_before_result(
             preset=preset, overrides=overrides, time_scale=SCALE
         ) as c:
             await c.warm(1)
-            started = time.monotonic()
+            started = c.now()
             scan_id = await c.discover(0, "alice")
             done = await c.wait_status(0, "alice", scan_id, {"complete"}, timeout_s=3)
             assert done["status"] == "complete"
@@ -52,7 +50,7 @@ def test_F13_result_expiry_cliff(preset: str, overrides: dict[str, object], expe
             scan_id = await c.discover(0, "alice")
             done = await c.wait_status(0, "alice", scan_id, {"complete"}, timeout_s=3)
             assert done["status"] == "complete"
-            completed = time.monotonic()
+            completed = c.now()
             await c.wait_until(completed + 1.15 * c.s(RESULT_TTL_S))  # a slow poller
             on_b = await c.status(1, "alice", scan_id)
             results_b = await c.results(1, "alice", scan_id)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
 
 import pytest
 
@@ -68,7 +67,7 @@ def test_F7_progress_frozen_then_jumps(
         async with InprocessFakeRedisCluster(
             preset=preset, overrides=overrides, time_scale=0.005
         ) as c:
-            started = time.monotonic()
+            started = c.now()
             scan_id = await c.discover(0, "alice")
             runtimes = c.service(0).timing.strategy_runtimes_s("alice", _NO_FILTERS, 14)
             midpoint = started + c.s(STRATEGY_SETUP_DONE_AT_S) + (min(runtimes) + max(runtimes)) / 2
@@ -77,12 +76,12 @@ def test_F7_progress_frozen_then_jumps(
             async def poll() -> str:
                 body = await c.status(0, "alice", scan_id)
                 if body["status"] == "scanning":
-                    seen.setdefault(body["progress"]["strategies_completed"], time.monotonic())
+                    seen.setdefault(body["progress"]["strategies_completed"], c.now())
                 return str(body["status"])
 
             final = await c.until(poll, lambda s: s == "complete", timeout_s=4)
             assert final == "complete"
-            first_progress = min((t for k, t in seen.items() if k > 0), default=time.monotonic())
+            first_progress = min((t for k, t in seen.items() if k > 0), default=c.now())
             # legacy: no progress until every strategy finished; sound: from the first one on
             symptom = first_progress > midpoint
             assert symptom == expected, (sorted(seen), first_progress - midpoint)

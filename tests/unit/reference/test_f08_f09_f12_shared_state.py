@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tests.unit.reference.inprocess_fake import InprocessFakeRedisCluster, config_id, configs, run
@@ -70,7 +68,7 @@ def test_F12_old_cleanup_deletes_new_active_flag(
             preset=preset, overrides=overrides, workers=3, time_scale=0.005
         ) as c:
             await c.warm(2)
-            started = time.monotonic()
+            started = c.now()
             old = await c.discover(0, "alice", {"simulate": {"strategies": 1}})
             await c.wait_until(started + c.s(60))  # the old scan is well under way
             new = await c.discover(1, "alice", {"force_refresh": True})

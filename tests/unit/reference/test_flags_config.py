@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import re
 
@@ -9,14 +10,57 @@ import pytest
 
 from reference_impl.app import create_app
 from reference_impl.flags import (
+    DEFAULT_PRESET,
+    FLAG_FIELDS,
     FLAG_NAMES,
     MECHANISMS,
     PRESETS,
     ConfigError,
+    Flags,
     flags_from_env,
     open_mechanisms,
     resolve_flags,
 )
+
+_BUGS = {f.name for f in FLAG_FIELDS if f.metadata["kind"] == "bug"}
+_MERGE_FIXES = {
+    "fix_result_index_fallback",
+    "fix_restore_lookup_maps_on_read",
+    "fix_triple_persistence",
+    "fix_lookup_ttl_plus_300",
+    "fix_status_progress_metadata",
+    "fix_ownership_validation",
+}
+
+
+def _on(flags: Flags) -> set[str]:
+    return {f.name for f in FLAG_FIELDS if getattr(flags, f.name) is True}
+
+
+def test_one_default_preset_for_flags_the_app_and_the_harness() -> None:
+    from harness.targets import reference
+
+    assert DEFAULT_PRESET == "claimed-fix"  # what `scanproof run` documents
+    assert Flags() == PRESETS[DEFAULT_PRESET]
+    assert flags_from_env({}) == (DEFAULT_PRESET, PRESETS[DEFAULT_PRESET])
+    assert flags_from_env({"REFIMPL_PRESET": ""}) == (DEFAULT_PRESET, PRESETS[DEFAULT_PRESET])
+    config = create_app().state.worker.config
+    assert (config.preset, config.flags) == (DEFAULT_PRESET, PRESETS[DEFAULT_PRESET])
+    assert reference.DEFAULT_PRESET == DEFAULT_PRESET
+    assert tuple(PRESETS) == reference.PRESET_NAMES
+
+
+def test_each_preset_is_what_its_name_says() -> None:
+    pre, claimed, late, sound = (
+        PRESETS[p] for p in ("pre-fix", "claimed-fix", "late-fix", "sound")
+    )
+    assert list(PRESETS) == ["pre-fix", "claimed-fix", "late-fix", "sound"]
+    assert (_on(pre), pre.retry_policy) == (_BUGS, "redis-py-default")
+    assert _on(claimed) == _BUGS | _MERGE_FIXES
+    assert dataclasses.replace(claimed, **dict.fromkeys(_MERGE_FIXES, False)) == pre
+    assert _on(late) == _BUGS | _MERGE_FIXES | {"fix_read_path_client_reinit"}
+    assert late.retry_policy == claimed.retry_policy == "redis-py-default"
+    assert (_on(sound), sound.retry_policy) == ({"fix_result_index_fallback"}, "bounded")
 
 
 def test_presets_open_what_the_facts_table_says() -> None:

@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness import schema as S
-from harness.checkers import CheckConfig, judge
-from harness.history import History, write_tables
+from harness.history import schema as S
+from harness.history.tables import History, write_tables
+from harness.judging.checkers import CheckConfig, judge
 from tests.unit.history_catalogue import Hist, healthy_scan
 
 CFG = CheckConfig(retention_s=3.0, scan_deadline_s=10.0)
@@ -55,7 +55,7 @@ def write_run(
     """Tables, verdict.json (the real judge, then optional edits) and run.json."""
     run_dir.mkdir(parents=True, exist_ok=True)
     write_tables(history, run_dir)
-    verdict = judge(history, CFG).to_json()
+    verdict = judge(history, CFG, thresholds=(record or {}).get("thresholds") or {}).to_json()
     for name, fields in (verdict_edit or {}).get("anomalies", {}).items():
         verdict["anomalies"][name].update(fields)
     verdict.update({k: v for k, v in (verdict_edit or {}).items() if k != "anomalies"})

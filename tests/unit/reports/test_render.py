@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import schema as S
 from harness.errors import UsageError
-from harness.history import Completion, HistoryWriter
+from harness.history import schema as S
+from harness.history.tables import Completion, HistoryWriter
 from reports import RenderedReport, render_run
 from tests.unit.reports.run_catalogue import (
     HOSTILE,
@@ -47,7 +47,9 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> RenderedReport:
 def _junit_cases(report: RenderedReport) -> dict[str, ET.Element]:
     root = ET.parse(report.junit).getroot()
     (suite,) = root.iter("testsuite")
-    assert suite.get("name") == "scanproof"
+    assert suite.get("name", "").startswith(
+        "scanproof "
+    )  # the run's ids follow (reports/_junit.py)
     return {case.get("name", ""): case for case in suite.iter("testcase")}
 
 
@@ -87,7 +89,7 @@ def test_markdown_starts_with_the_verdict_and_shows_every_class_with_its_count(
     failing: RenderedReport,
 ) -> None:
     md = failing.markdown.read_text()
-    assert md.startswith("## FAIL: 2 of 8 anomaly classes over their threshold\n")
+    assert md.startswith("## FAIL: 2 of 9 anomaly classes over their threshold\n")
     assert failing.verdict == "fail"
     summary = md.splitlines()[2]
     for part in ("`reference_impl`", "`claimed-fix`", "`mixed`", "`7`", "4 workers",
@@ -122,12 +124,20 @@ def test_failing_class_account_names_worker_status_previous_poll_and_fault(
     assert "report.html" in md.splitlines()[-1]
 
 
-def test_html_is_self_contained_parses_and_embeds_three_png_plots(
+def test_html_is_self_contained_parses_and_embeds_every_png_plot(
     failing: RenderedReport,
 ) -> None:
     page = _parse_html(failing.html)
     images = [v for tag, name, v in page.links if tag == "img"]
-    assert len(images) == 3
+    # status, rates, one timeline per class with anomalies (the two failing ones), latency
+    assert [p.name for p in failing.plots] == [
+        "plot_status.png",
+        "plot_rates.png",
+        "plot_class_status_not_found.png",
+        "plot_class_results_404.png",
+        "plot_latency.png",
+    ]
+    assert len(images) == len(failing.plots)
     external = [v for _, _, v in page.links if re.match(r"(https?:)?//", v)]
     assert external == []
     for src in images:
@@ -139,9 +149,6 @@ def test_html_is_self_contained_parses_and_embeds_three_png_plots(
     assert "Per worker" in text
     for plot in failing.plots:
         assert plot.read_bytes().startswith(PNG_MAGIC)
-    assert [p.name for p in failing.plots] == [
-        "plot_status.png", "plot_rates.png", "plot_latency.png",
-    ]  # fmt: skip
 
 
 def test_junit_has_one_case_per_class_and_fails_exactly_the_failing_ones(
@@ -154,7 +161,9 @@ def test_junit_has_one_case_per_class_and_fails_exactly_the_failing_ones(
     assert all(c.find("error") is None for c in cases.values())
     failure = cases["status_not_found"].find("failure")
     assert failure is not None
-    assert "1 of 7 (14.29%, 95% CI 2.57%-51.31%) > 0 allowed" in failure.get("message", "")
+    message = failure.get("message", "")
+    assert "1 of 7 (14.29%, 95% CI 2.57%-51.31%)" in message
+    assert "1 > 0 allowed" in message
     assert "served by worker 2" in (failure.text or "")
     assert "worker_kill on worker:3 (f0)" in (failure.text or "")
     props = {
@@ -168,7 +177,7 @@ def test_a_crashed_checker_is_a_junit_error_and_the_report_says_unknown(tmp_path
     edit = {
         "verdict": "unknown",
         "reasons": ["stuck_scan: checker crashed: KeyError: '_owner'"],
-        "anomalies": {"stuck_scan": {"error": "KeyError: '_owner'"}},
+        "anomalies": {"stuck_scan": {"error": "KeyError: '_owner'", "verdict": "unknown"}},
     }
     run = write_run(tmp_path, healthy_history().build(), record=full_record(), verdict_edit=edit)
     report = render_run(run, step_summary=False)
@@ -179,7 +188,7 @@ def test_a_crashed_checker_is_a_junit_error_and_the_report_says_unknown(tmp_path
     assert [n for n, c in cases.items() if c.find("error") is not None] == ["stuck_scan"]
     assert all(c.find("failure") is None for c in cases.values())
     md = report.markdown.read_text()
-    assert md.startswith("## UNKNOWN: 1 of 8 checkers could not decide")
+    assert md.startswith("## UNKNOWN: 1 of 9 checkers could not decide")
     assert "| `stuck_scan` | **UNKNOWN** |" in md
 
 
@@ -196,11 +205,36 @@ def test_healthy_run_passes_everywhere(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("stub_plots")
-def test_a_threshold_lets_a_class_pass_in_tables_and_junit(tmp_path: Path) -> None:
-    run = write_run(tmp_path, lost_scan_history().build(), record=full_record())
-    report = render_run(run, thresholds={"results_404": 1}, step_summary=False)
+def test_a_class_judged_under_a_threshold_passes_in_tables_and_junit(tmp_path: Path) -> None:
+    run = write_run(
+        tmp_path, lost_scan_history().build(), record=full_record(thresholds={"results_404": 1})
+    )
+    report = render_run(run, step_summary=False)
     failed = {n for n, c in _junit_cases(report).items() if c.find("failure") is not None}
     assert failed == {"status_not_found"}
+    assert "| `results_404` | pass | 1 |" in report.markdown.read_text()
+
+
+@pytest.mark.usefixtures("stub_plots")
+def test_reports_show_the_recorded_class_word_and_never_re_decide_it(tmp_path: Path) -> None:
+    # verdict.json says results_404 passed (judged under some threshold); run.json records
+    # none: the report must still say what the judge said, not re-decide with 0.
+    edit = {"anomalies": {"results_404": {"verdict": "pass", "threshold": 7}}}
+    run = write_run(tmp_path, lost_scan_history().build(), record=full_record(), verdict_edit=edit)
+    report = render_run(run, step_summary=False)
+    failed = {n for n, c in _junit_cases(report).items() if c.find("failure") is not None}
+    assert "results_404" not in failed
+    assert "| `results_404` | pass | 1 |" in report.markdown.read_text()
+
+
+@pytest.mark.parametrize("name", ["verdict.json", "run.json"])
+def test_a_newer_file_format_is_refused_in_one_line(tmp_path: Path, name: str) -> None:
+    run = write_run(tmp_path, healthy_history().build(), record=full_record())
+    doc = json.loads((run / name).read_text())
+    doc["format"] = 99
+    (run / name).write_text(json.dumps(doc))
+    with pytest.raises(UsageError, match=rf"{name}: format 99 is newer than this scanproof"):
+        render_run(run, step_summary=False)
 
 
 @pytest.mark.usefixtures("stub_plots")
@@ -217,12 +251,7 @@ def test_thresholds_and_warnings_recorded_in_run_json_are_used(tmp_path: Path) -
     assert "> Warning: fault f3 redis\\_pause on redis did not land" in md
 
 
-def test_a_bad_threshold_is_one_clear_usage_error(tmp_path: Path) -> None:
-    run = write_run(tmp_path, healthy_history().build(), record=full_record())
-    with pytest.raises(UsageError, match="unknown anomaly class 'results_4O4'"):
-        render_run(run, thresholds={"results_4O4": 1})
-    with pytest.raises(UsageError, match=r"\['wrong_scan'\] = -1: must be a whole number >= 0"):
-        render_run(run, thresholds={"wrong_scan": -1})
+def test_a_missing_run_directory_is_one_clear_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no such run directory"):
         render_run(tmp_path / "nope")
 
@@ -232,13 +261,13 @@ def test_run_json_missing_fields_still_renders_as_unknown(tmp_path: Path) -> Non
     run = write_run(tmp_path, lost_scan_history().build(), record={"status": "interrupted"})
     report = render_run(run, step_summary=False)
     md = report.markdown.read_text()
-    assert md.startswith("## FAIL: 2 of 8 anomaly classes over their threshold; run interrupted")
+    assert md.startswith("## FAIL: 2 of 9 anomaly classes over their threshold; run interrupted")
     assert "app `unknown` · preset `unknown` · scenario `unknown`" in md
     assert "workers `unknown`" in md
     # with no t0 in run.json, times count from the first recorded event
     assert "served by worker 2 at 3.41 s" in md
     _parse_html(report.html)
-    assert len(_junit_cases(report)) == 8
+    assert len(_junit_cases(report)) == len(S.ANOMALY_CLASSES)
 
 
 @pytest.mark.usefixtures("stub_plots")
@@ -282,7 +311,7 @@ def test_service_strings_with_markup_are_escaped_in_every_format(
 
 
 @pytest.mark.usefixtures("stub_plots")
-def test_step_summary_gets_the_markdown_appended(
+def test_step_summary_gets_the_markdown_once_per_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     summary = tmp_path / "summary.md"
@@ -291,7 +320,12 @@ def test_step_summary_gets_the_markdown_appended(
     run = write_run(tmp_path / "run", lost_scan_history().build(), record=full_record())
     report = render_run(run)
     assert report.step_summary == summary
-    assert summary.read_text() == "earlier step\n" + report.markdown.read_text()
+    section = (
+        f"<!-- scanproof-run run -->\n{report.markdown.read_text()}<!-- /scanproof-run run -->\n"
+    )
+    assert summary.read_text() == "earlier step\n" + section
+    render_run(run)  # rendered again (check, report): replaced, not appended
+    assert summary.read_text() == "earlier step\n" + section
 
 
 @pytest.mark.usefixtures("stub_plots")

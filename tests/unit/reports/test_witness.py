@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from harness.checkers import CheckConfig, judge
-from harness.history import History
-from harness.verdict import Witness
+from harness.history.tables import History
+from harness.judging.checkers import CheckConfig, judge
+from harness.judging.verdict import Witness
 from reports.witness import Account, ScanIndex, describe_witness, scan_timeline
 from tests.unit.history_catalogue import Hist, healthy_scan
 from tests.unit.reports.run_catalogue import CFG, lost_scan_history
@@ -57,15 +57,17 @@ def test_cross_tenant_probe_names_the_owner_it_was_accepted_for() -> None:
     )
 
 
-def test_a_stuck_scan_its_owner_never_polled_is_told_from_its_acceptance() -> None:
+def test_a_stuck_scan_is_told_from_the_answer_after_its_deadline() -> None:
     h = Hist()
     h.discover("alice", "s9", at=0, worker=1)
-    healthy_scan(h, tenant="bob", scan="s2", start=2500)
+    h.status("alice", "s9", "scanning", at=500, worker=2)
+    h.status("alice", "s9", "scanning", at=2500, worker=3)
+    healthy_scan(h, tenant="bob", scan="s2", start=2600)
     text = _first_witness(h.build(), "stuck_scan", CheckConfig(retention_s=3, scan_deadline_s=2))
-    assert text.plain().startswith(
-        "Scan s9 of alice was accepted by worker 1 at 0.01 s and its owner never polled it. "
-        "Why it counts: neither complete nor failed by its deadline."
+    assert text.plain().startswith("Poll #2 of scan s9 by alice was served by worker 3 at 2.5"), (
+        text.plain()
     )
+    assert "still scanning when asked at or after its deadline" in text.plain()
 
 
 def test_an_unanswered_op_says_why_it_had_no_answer() -> None:

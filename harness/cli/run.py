@@ -1,0 +1,145 @@
+"""``scanproof run``: run a chaos scenario and write a judged run directory.
+
+Exits 0 when the run completed (whatever the verdict: use ``gate`` to fail a
+build), 2 on bad usage, 3 when the infrastructure failed, 130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from harness.cli._options import add_run_options, check_target_args
+from harness.errors import EXIT_PASS, EXIT_UNKNOWN
+
+if TYPE_CHECKING:  # the runner pulls in pandas: import it only when a run starts
+    from harness.judging.thresholds import Limit
+    from harness.run.runner import RunOptions, RunResult
+    from harness.run.scenario import Scenario
+
+HELP = "run a chaos scenario against a multi-worker service and judge it"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_run_options(parser)
+    add_json_option(parser)
+
+
+def add_json_option(parser: argparse.ArgumentParser) -> None:
+    """``--json``: the verdict document on stdout, the summary table on stderr."""
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the verdict document (verdict.json plus run_dir) on stdout and the "
+        "summary table on stderr",
+    )
+
+
+def resolve_scenario(value: str) -> Scenario:
+    from harness.run.scenario import load_scenario_file
+    from scenarios.catalogue import get_scenario
+
+    if value.endswith(".toml") or "/" in value:
+        return load_scenario_file(Path(value))
+    return get_scenario(value)
+
+
+def options_from_args(
+    args: argparse.Namespace, thresholds: Mapping[str, int | Limit]
+) -> RunOptions:
+    from harness.run.runner import RunOptions
+    from harness.targets.contract import Contract, load_contract
+
+    flags = check_target_args(args)  # a bad preset, flag or time scale: exit 2, nothing made
+    contract = load_contract(args.contract) if args.contract else Contract()
+    return RunOptions(
+        scenario=resolve_scenario(args.scenario),
+        app=args.app,
+        preset=args.preset,
+        flags=flags,
+        seed=args.seed,
+        workers=args.workers,
+        router=args.router,
+        redis=args.redis,
+        duration_s=args.duration,
+        tenants=args.tenants,
+        retention_s=args.retention_s,
+        scan_deadline_s=args.scan_deadline_s,
+        time_scale=args.time_scale,
+        contract=contract,
+        contract_file=args.contract,
+        out=args.out,
+        # decide() reads Limit values; RunOptions' annotation still says int
+        thresholds=thresholds,
+        allow_destructive=args.allow_destructive,
+        allow_remote_faults=args.allow_remote_faults,
+        driver=args.driver,
+        users=args.users,
+        spawn_rate=args.spawn_rate,
+        calibrate_timeout_s=args.calibrate_timeout,
+        cmd=args.cmd,
+        ready_path=args.ready_path,
+        targets=tuple(args.target),
+        max_rps=args.max_rps,
+        job_workers=args.job_workers,
+        job_worker_count=args.job_worker_count,
+        job_ready_log=args.job_ready_log,
+        keep_alive=args.keep_alive,
+    )
+
+
+def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    del signum, frame
+    raise KeyboardInterrupt
+
+
+def execute(
+    options: RunOptions,
+    *,
+    quiet: bool,
+    as_json: bool = False,
+    coverage: Mapping[str, Any] | None = None,
+) -> RunResult:
+    """Run with progress on stderr; SIGTERM stops the run like Ctrl-C. Holds the run to
+    the ``coverage`` minimums, renders every report file, then prints the summary
+    (``as_json``: the verdict document on stdout)."""
+    from dataclasses import replace
+
+    from harness.cli._summary import finish, gate_coverage
+    from harness.run.runner import print_progress, run_chaos
+
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        result = run_chaos(options, progress=None if quiet else print_progress)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    result = replace(result, verdict=gate_coverage(result.run_dir, result.verdict, coverage))
+    render_reports(result.run_dir)
+    finish(result.verdict, result.run_dir, as_json=as_json)
+    return result
+
+
+def render_reports(run_dir: Path) -> None:
+    """Write every report file of ``run_dir`` (report.md, report.html, junit.xml, plots)
+    from its verdict.json: what a run does, and what ``check`` does after re-judging. The
+    step summary is written by the caller (once per run, see ``harness.cli._summary``)."""
+    try:
+        from reports import render_run
+    except ImportError:
+        return
+    try:
+        render_run(run_dir)  # also the step summary: one section per run, replaced
+    except Exception as exc:  # a report that fails to render never changes the verdict
+        print(f"scanproof: could not render the report: {exc}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = execute(options_from_args(args, {}), quiet=args.quiet, as_json=args.json)
+    # run never gates on the verdict, but a run that could not measure its target's
+    # time base tested nothing: say so in the exit code
+    return EXIT_UNKNOWN if result.calibration_error else EXIT_PASS

@@ -1,0 +1,135 @@
+"""Explore and replay on services that are not the reference: the zoo's own contracts,
+no meta endpoint, a calibrated time base, and slow scans.
+
+Each test starts one real cluster (4 worker processes, a real redis-server) of a
+zoo variant (tests/zoo) with the ``ci`` profile (derandomized). The time base is
+calibrated (none of these contracts states one): 3 fault-free scans, 2-3 s on
+jobs, ~10 s on tasks and batches, inside the budget.
+
+Targeted rules where the whole rule set cannot fit a 90 s budget on 8-10 s scans
+(tasks, batches): every example that waits for a scan costs ~10 s there.
+"""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.explore.replay import ReplayOptions, replay
+from harness.targets.contract import load_contract
+from scenarios.stateful import ExploreConfig, ExploreResult, explore
+
+pytestmark = [pytest.mark.processes, pytest.mark.real_redis]
+ZOO = Path(__file__).resolve().parents[1] / "zoo"
+BUDGET_S = 90.0
+SLACK_S = 15.0  # one minimisation run may still be under way when the budget ends
+
+
+def _explore(app: str, contract: str, out: Path, **kwargs: object) -> ExploreResult:
+    return explore(
+        ExploreConfig(
+            app=app,
+            contract=load_contract(ZOO / contract),
+            contract_file=str(ZOO / contract),
+            redis="server",
+            profile="ci",
+            out=out,
+            **kwargs,
+        )
+    )
+
+
+def _found_and_replayed(
+    app: str, contract: str, anomaly: str, tmp_path: Path, **kwargs: object
+) -> None:
+    """Found within the budget, shrunk to at most 4 steps, back at least 8 of 10 times."""
+    result = _explore(app, contract, tmp_path / "explore", budget_s=BUDGET_S, **kwargs)
+    assert result.found, result.summary()
+    assert anomaly in result.found, result.found
+    assert result.replay is not None
+    assert result.replay_path is not None
+    assert len(result.replay.steps) <= 4, [s.describe() for s in result.replay.steps]
+    assert result.seconds <= BUDGET_S + SLACK_S, result.summary()
+    assert result.replay.app == app
+    assert result.replay.time_scale > 0
+    assert result.replay.time_base.startswith("calibration"), result.replay.time_base
+    report = replay(
+        ReplayOptions(
+            path=result.replay_path,
+            repeat=10,
+            app=app,
+            contract=load_contract(ZOO / contract),
+            contract_file=str(ZOO / contract),
+            redis="server",
+            out=tmp_path / "replay",
+        )
+    )
+    assert report.reproduced[anomaly] >= 8, report.table()
+    assert report.notes == (), report.notes  # same app, contract and (recorded) time base
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_per_process_state_is_found_shrunk_and_replays(tmp_path: Path) -> None:
+    """jobs:app_per_process keeps jobs in the creating worker's memory (all rules)."""
+    _found_and_replayed("tests.zoo.jobs:app_per_process", "jobs.toml", "status_not_found", tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(360)
+def test_stale_per_process_cache_is_found_shrunk_and_replays(tmp_path: Path) -> None:
+    """tasks:app_stale_cache: each worker serves what it read up to 4 s ago."""
+    _found_and_replayed(
+        "tests.zoo.tasks:app_stale_cache",
+        "tasks.toml",
+        "progress_regression",
+        tmp_path,
+        rules=("discover", "alternate", "status"),
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_correct_jobs_pass_100_examples(tmp_path: Path) -> None:
+    result = _explore("tests.zoo.jobs:app", "jobs.toml", tmp_path, max_examples=100, budget_s=240.0)
+    assert not result.found, result.summary()
+    assert result.examples >= 100, result.summary()
+    assert not result.budget_spent, result.summary()
+
+
+@pytest.mark.slow  # ~20 s: the fast tier stays under 5 min on 2 cores
+@pytest.mark.timeout(120)
+def test_progress_lines_at_least_every_5_s_and_budget_ends_clean(tmp_path: Path) -> None:
+    """The CLI on a correct service with a short budget: a progress line on stderr at
+    least every 5 s (calibration included), then 'nothing found in N examples', exit 0."""
+    began = time.monotonic()
+    command = [
+        sys.executable, "-m", "harness", "explore",
+        "--app", "tests.zoo.jobs:app", "--contract", str(ZOO / "jobs.toml"),
+        "--redis", "server", "--budget", "15", "--out", str(tmp_path / "out"),
+    ]  # fmt: skip
+    stamps = [began]
+    lines = []
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        assert proc.stderr is not None
+        assert proc.stdout is not None
+        for line in proc.stderr:
+            stamps.append(time.monotonic())
+            lines.append(line.rstrip())
+        out = proc.stdout.read()
+        assert proc.wait(timeout=60) == 0, (out, lines)
+    stamps.append(time.monotonic())
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    # the first gap includes starting Python and the cluster (~2 s)
+    assert max(gaps) <= 5.0, list(zip(gaps, ["(start)", *lines], strict=False))
+    assert any("of 15 s budget" in line and "best: none yet" in line for line in lines), lines
+    assert "nothing found in " in out, out
+    assert "time base: time scale" in out, out
+    assert "(calibration: 3 scans" in out, out
