@@ -7,7 +7,9 @@ stall). A service that states no time scale (no ``--time-scale``, no
 *calibrated* before its scenario: a short fault-free phase starts a few scans
 (two tenants, distinct filters), polls each one densely (first after
 ``first_poll_s``, each gap ``growth`` times the last, never more than
-``fraction`` of the time already waited nor ``max_poll_s``) until it says
+``fraction`` of the time already waited nor ``max_poll_s``; after a ``not_found``
+it asks again at once, up to ``not_found_retries`` times, so that a worker that
+knows the scan is reached) until it says
 ``complete`` or ``failed`` (canonical words, see docs/contract.md), and fetches
 its results once. Every request is recorded in the run's history under the
 proc name ``calibrate`` (shard ``calibrate.jsonl``): it is traffic the service
@@ -94,6 +96,11 @@ class CalibrationSettings:
     growth: float = 1.5
     fraction: float = 0.05  # a poll gap is never more than this share of the time waited
     max_poll_s: float = 2.0
+    # After a not_found for an accepted scan, ask again at once up to this many times: the
+    # next request goes to another worker, and one that knows the scan may still be there
+    # (a service that keeps scans in one worker's memory would otherwise be polled, by bad
+    # luck of the rotation, only on workers that never knew it until it expired).
+    not_found_retries: int = 7
     max_rps: float | None = None  # the run's bound on requests per second (--max-rps)
     keep_alive: bool = True  # False: a new connection per request (one --target)
 
@@ -109,6 +116,7 @@ class CalibrationSettings:
             "growth": self.growth,
             "fraction": self.fraction,
             "max_poll_s": self.max_poll_s,
+            "not_found_retries": self.not_found_retries,
         }
 
 
@@ -317,6 +325,7 @@ async def _follow(
     unfinished_at = start  # the last proof the scan was unfinished (an answer's invoke)
     next_poll = start + gap
     polls = 0
+    misses = 0  # not_found answers in a row
     state = ""
     while next_poll < phase.give_up_at(start):
         await asyncio.sleep(max(0.0, next_poll - time.monotonic()))
@@ -345,6 +354,11 @@ async def _follow(
                 )
             if done.body_status in ("scanning", "pending"):  # pending: not finished yet
                 unfinished_at = invoked
+            if done.body_status == "not_found" and misses < s.not_found_retries:
+                misses += 1
+                next_poll = answered  # at once, without growing the gap
+                continue
+        misses = 0
         waited = answered - start
         gap = min(gap * s.growth, max(s.first_poll_s, waited * s.fraction), s.max_poll_s)
         next_poll = max(answered, next_poll + gap)

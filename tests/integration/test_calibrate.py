@@ -128,3 +128,25 @@ def test_gate_on_an_app_that_states_no_clock_calibrates_first_and_records_the_so
     assert record["config"]["time_scale"] == record["calibration"]["time_scale"]
     assert record["calibration"]["n"] == 3
     assert 0.9 <= record["calibration"]["median_s"] <= 1.5
+
+
+@pytest.mark.slow  # six calibrations, ~15 s
+def test_scans_kept_in_one_workers_memory_are_measured_every_time(tmp_path: Path) -> None:
+    """A service that keeps each scan in the creating worker's memory (tests/zoo/jobs.py,
+    ``app_per_process``): the other workers answer not_found. Calibration must still reach
+    the worker that knows each scan. It once polled its scans in lockstep, and two scans
+    polled together alternated between two workers only, so a scan whose worker was not
+    one of them was never seen finishing (2 of 8 calibrations failed after 60 s; CI failed
+    an explore and a gate on it). Now a not_found is asked again at once."""
+    from harness.cluster import Cluster
+    from harness.run.calibrate import CalibrationSettings, calibrate
+    from harness.targets.contract import load_contract
+
+    contract = load_contract(ROOT / "tests" / "zoo" / "jobs.toml")
+    settings = CalibrationSettings(timeout_s=15.0)
+    with Cluster.start(app="tests.zoo.jobs:app_per_process", workers=4) as cluster:
+        for i in range(6):
+            measured = calibrate(cluster.router_url, contract, tmp_path / str(i), settings)
+            assert measured.n == 3, measured
+            # the zoo's jobs take 1-2 s; the polls resolve them to a few percent
+            assert 0.9 <= measured.median_s <= 2.6, measured
