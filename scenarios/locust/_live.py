@@ -36,6 +36,8 @@ from typing import Any
 from harness.history.schema import ANOMALY_CLASSES
 
 TERMINAL = frozenset({"complete", "failed"})
+# Unfinished words, as the checkers read them: "pending" is running *or unknown*.
+_UNFINISHED = frozenset({"scanning", "pending"})
 _REFUSALS = frozenset({"refused", "not_found"})
 _MAX_SCANS = 20_000  # scans remembered per process; the oldest are forgotten first
 
@@ -45,7 +47,7 @@ MEANING: dict[str, str] = {
     "results_404": "owner's results fetch said not_found while the scan was live",
     "zero_progress": "scanning/complete without usable progress",
     "progress_regression": "fewer strategies completed than an earlier poll showed",
-    "status_regression": "scanning again after complete, or left failed",
+    "status_regression": "scanning or pending again after complete, or left failed",
     "wrong_scan": "the answer carried another scan's id",
     "cross_tenant_leak": "another tenant was not refused, or got the owner's data",
     "stuck_scan": "still scanning at or after the scan deadline (counted once per scan)",
@@ -171,8 +173,8 @@ class LiveTally:
         found = []
         if word == "not_found" and live:
             found.append("status_not_found")
-        if (word == "scanning" and scan.status_complete) or (
-            word in ("scanning", "complete") and scan.status_failed
+        if (word in _UNFINISHED and scan.status_complete) or (
+            (word in _UNFINISHED or word == "complete") and scan.status_failed
         ):
             found.append("status_regression")
         if self.progress and seen.has_progress and 0 <= seen.completed < scan.max_completed:
@@ -189,7 +191,7 @@ class LiveTally:
         found = []
         if word == "not_found" and live:
             found.append("results_404")
-        if word == "scanning" and scan.results_complete:
+        if word in _UNFINISHED and scan.results_complete:
             found.append("status_regression")
         scan.results_complete |= word == "complete"
         return found

@@ -75,6 +75,21 @@ def test_regressions_after_complete_and_after_failed() -> None:
     assert t.observe("results", "alice", "s1", pending, asked=4.0, now=4.1) == "status_regression"
 
 
+def test_pending_after_a_terminal_answer_is_a_regression_as_the_checker_counts_it() -> None:
+    """A "pending" (running or unknown) after complete or failed is a status_regression in
+    the verdict; the live line once missed it and showed fewer than the verdict."""
+    t = _tally()
+    _poll(t, 1.0, "complete", done=4)
+    assert _poll(t, 2.0, "pending", done=4) == "status_regression"
+    t.accepted("alice", "s2", asked=0.0, now=0.1)
+    t.observe("status", "alice", "s2", Seen(body_status="failed"), asked=1.0, now=1.1)
+    pending = Seen(body_status="pending")
+    assert t.observe("status", "alice", "s2", pending, asked=2.0, now=2.1) == "status_regression"
+    t.observe("results", "alice", "s1", Seen(body_status="complete"), asked=3.0, now=3.1)
+    later = Seen(http_status=202, body_status="pending")
+    assert t.observe("results", "alice", "s1", later, asked=4.0, now=4.1) == "status_regression"
+
+
 def test_one_answer_counts_in_every_class_it_shows_and_is_named_by_the_first() -> None:
     t = _tally()
     _poll(t, 1.0, "complete", done=4)
