@@ -22,7 +22,7 @@ canonical, and ``raw_status`` gets the word the line recorded.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,37 +114,85 @@ _COMPLETE_COLS = [c for c in S.OP_COLUMNS if c not in _INVOKE_COLS or c in (S.OP
 _DONE_FORMAT = "_v_done"  # the history format of each op's complete line
 
 
-def _read_shard(path: Path) -> pd.DataFrame:
-    data = path.read_bytes()
-    if not data.endswith(b"\n"):
-        # A process killed mid-write leaves a torn last line: drop it, keep the rest.
-        data = data[: data.rfind(b"\n") + 1]
-    if not data:
-        return pd.DataFrame(columns=_EVENT_SCHEMA.names)
-    try:
-        table = pajson.read_json(
-            pa.BufferReader(data),
-            parse_options=pajson.ParseOptions(
-                explicit_schema=_EVENT_SCHEMA, unexpected_field_behavior="ignore"
-            ),
-        )
-    except pa.ArrowInvalid as exc:
-        raise UsageError(f"{path}: not a scanproof history shard ({exc})") from exc
-    newest = pc.max(table.column(S.FORMAT)).as_py()
-    if newest is not None:
-        refuse_newer({"format": newest}, supported=S.HISTORY_FORMAT, source=str(path))
+_SHARD_BLOCK = 64 << 20  # bytes of a shard parsed at a time (whole lines)
+_FAULT_COLS = list(S.FAULT_COLUMNS)
+# What each event type keeps: the columns pairing reads, nothing of the other types' columns.
+_PARTS: dict[str, list[str]] = {
+    S.EV_INVOKE: _INVOKE_COLS,
+    S.EV_COMPLETE: [*_COMPLETE_COLS, S.FORMAT],
+    S.EV_FAULT: _FAULT_COLS,
+}
+
+
+def _blocks(path: Path) -> Iterator[bytes]:
+    """The shard's whole lines, about ``_SHARD_BLOCK`` bytes at a time. A process killed
+    mid-write leaves a torn last line: it is dropped, the rest kept."""
+    with path.open("rb") as f:
+        rest = b""
+        while block := f.read(_SHARD_BLOCK):
+            data = rest + block if rest else block
+            cut = data.rfind(b"\n") + 1
+            if cut:
+                yield data[:cut]
+            rest = data[cut:]
+
+
+def _read_shard(path: Path) -> dict[str, list[pa.Table]]:
+    """One shard's events, split by type, each with the columns pairing reads (a block
+    at a time: a shard is never held whole, as bytes or as a table of every column)."""
+    parts: dict[str, list[pa.Table]] = {event: [] for event in _PARTS}
+    for data in _blocks(path):
+        try:
+            table = pajson.read_json(
+                pa.BufferReader(data),
+                parse_options=pajson.ParseOptions(
+                    explicit_schema=_EVENT_SCHEMA, unexpected_field_behavior="ignore"
+                ),
+            )
+        except pa.ArrowInvalid as exc:
+            raise UsageError(f"{path}: not a scanproof history shard ({exc})") from exc
+        del data
+        newest = pc.max(table.column(S.FORMAT)).as_py()
+        if newest is not None:
+            refuse_newer({"format": newest}, supported=S.HISTORY_FORMAT, source=str(path))
+        event = table.column(S.EVENT)
+        for name, columns in _PARTS.items():
+            part = table.select(columns).filter(pc.equal(event, name))
+            if part.num_rows:
+                parts[name].append(part)
+    return parts
+
+
+def _frame(tables: list[pa.Table], columns: list[str]) -> pd.DataFrame:
+    if not tables:
+        return _EVENT_SCHEMA.empty_table().select(columns).to_pandas()
+    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    tables.clear()  # the frame replaces them
     return table.to_pandas()
 
 
 def pair_events(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """Pair invoke and complete events into ops; split out faults."""
     kinds = events[S.EVENT]
-    invokes = events.loc[kinds == S.EV_INVOKE, _INVOKE_COLS]
-    completes = events.loc[kinds == S.EV_COMPLETE, [*_COMPLETE_COLS, S.FORMAT]]
+    return _pair(
+        [
+            events.loc[kinds == S.EV_INVOKE, _INVOKE_COLS],
+            events.loc[kinds == S.EV_COMPLETE, [*_COMPLETE_COLS, S.FORMAT]],
+            events.loc[kinds == S.EV_FAULT, _FAULT_COLS],
+        ]
+    )
+
+
+def _pair(events: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """The ops and faults tables from the invokes, completes and faults in ``events``, each
+    in the order they were read. ``events`` is emptied: each frame is freed once used."""
+    invokes, completes, faults = events
+    events.clear()
     completes = completes.drop_duplicates(S.OP, keep="first").rename(
         columns={S.FORMAT: _DONE_FORMAT}
     )
     ops = invokes.merge(completes, on=S.OP, how="left", suffixes=("", "_done"))
+    del invokes, completes
     done_id = ops.pop(f"{S.SCAN_ID}_done")
     # discover learns its scan id only from the answer
     ops[S.SCAN_ID] = ops[S.SCAN_ID].where(ops[S.SCAN_ID].astype(bool), done_id.fillna(""))
@@ -179,7 +227,7 @@ def pair_events(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     ops[S.HAS_PROGRESS] = ops[S.HAS_PROGRESS].astype(bool)
     ops = ops.sort_values(S.T_INVOKE, kind="stable").reset_index(drop=True)
     ops = ops[list(S.OP_COLUMNS)]
-    faults = events.loc[kinds == S.EV_FAULT, list(S.FAULT_COLUMNS)]
+    faults = faults.copy()
     for col in (S.T_START, S.T_END):
         faults[col] = faults[col].fillna(-1).astype("int64")
     for col in (S.LANDED, S.DESTRUCTIVE):
@@ -214,12 +262,14 @@ def load_history(directory: Path, *, shards: Iterable[Path] | None = None) -> Hi
     paths = sorted(shards) if shards is not None else sorted(directory.glob(SHARD_GLOB))
     if not paths:
         raise UsageError(f"{directory}: holds no history shards (*.jsonl)")
+    parts: dict[str, list[pa.Table]] = {event: [] for event in _PARTS}
     try:
-        frames = [_read_shard(p) for p in paths]
+        for path in paths:
+            for event, tables in _read_shard(path).items():
+                parts[event] += tables
     except OSError as exc:
         raise InfrastructureError(f"cannot read history in {directory}: {exc}") from exc
-    events = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    ops, faults, unpaired = pair_events(events)
+    ops, faults, unpaired = _pair([_frame(parts[e], cols) for e, cols in _PARTS.items()])
     return History(ops=ops, faults=faults, unpaired_ops=unpaired, shards=tuple(map(str, paths)))
 
 

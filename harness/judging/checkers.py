@@ -35,6 +35,8 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from harness.history import schema as S
 from harness.history.outcomes import NOT_JSON
@@ -53,6 +55,7 @@ _LIVE_END = "_live_end_ns"
 _REASON = "_reason"
 _SCAN = "_scan"  # the scan id as a small integer: grouping by it is several times faster
 _MINE = "_mine"  # the answer carries the scan's own id, or no scan id at all
+_BY_OWNER = "_by_owner"  # the scan's owner asked (tenant == _owner), computed once
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -134,7 +137,9 @@ class CheckConfig:
 class Facts:
     """Everything checkers share, computed once per history."""
 
-    ops: pd.DataFrame  # ok ops about known scans, with _owner, _accepted_ns, _live_end_ns, _mine
+    # ok ops about known scans (the columns checkers read: _FACT_COLUMNS), with
+    # _accepted_ns, _scan, _by_owner, _mine, _live_end_ns, _first_terminal_ns
+    ops: pd.DataFrame
     scans: pd.DataFrame  # one row per accepted scan: scan_id, owner, accepted, first_terminal
     faults: pd.DataFrame
     config: CheckConfig
@@ -143,6 +148,38 @@ class Facts:
     errors: pd.DataFrame = field(default_factory=pd.DataFrame)
     # ok status answers about never-issued ids (S.NEVER_ISSUED_PREFIX)
     probes: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+# The columns of an op that the checkers read: facts.ops carries only these (and the
+# derived ones), so the judge's working copies of a large history stay small.
+_FACT_COLUMNS: Final = (
+    S.OP,
+    S.KIND,
+    S.TENANT,
+    S.SCAN_ID,
+    S.T_INVOKE,
+    S.T_COMPLETE,
+    S.WORKER,
+    S.HTTP_STATUS,
+    S.BODY_STATUS,
+    S.COMPLETED,
+    S.TOTAL,
+    S.HAS_PROGRESS,
+    S.ITEMS,
+    S.BODY_SCAN_IDS,
+    S.BODY_USER_IDS,
+)
+
+
+def _positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
+    """The position of each of ``values`` in ``keys`` (unique), -1 where it is absent."""
+    positions: np.ndarray
+    try:  # Arrow's hash lookup: several times faster than pandas' for string columns
+        found = pc.index_in(pa.array(values), value_set=pa.array(keys))
+        positions = found.fill_null(-1).to_numpy().astype(np.int64)
+    except (pa.ArrowException, TypeError, ValueError):  # e.g. a hand-built mixed column
+        positions = np.asarray(pd.Index(keys).get_indexer(values), dtype=np.int64)
+    return positions
 
 
 def derive_facts(history: History, config: CheckConfig) -> Facts:
@@ -157,9 +194,19 @@ def derive_facts(history: History, config: CheckConfig) -> Facts:
         }
     ).drop_duplicates(S.SCAN_ID)
     scans[_SCAN] = np.arange(len(scans), dtype=np.int64)
-    about = ops[(ops[S.KIND] != "discover") & (ops[S.OUTCOME] == "ok")]
-    about = about.merge(scans, on=S.SCAN_ID, how="inner")
-    is_owner = about[S.TENANT] == about[_OWNER]
+    # The ok answers about accepted scans, in history order, each with its scan's code
+    # (one filtered copy of the needed columns; the scans' columns are looked up by code,
+    # not merged, which would copy every row again).
+    code = _positions(ops[S.SCAN_ID], scans[S.SCAN_ID])
+    keep = ((ops[S.KIND] != "discover") & (ops[S.OUTCOME] == "ok")).to_numpy() & (code >= 0)
+    about = ops.loc[keep, [c for c in _FACT_COLUMNS if c in ops.columns]].reset_index(drop=True)
+    scan = code[keep]
+    del code, keep
+    # the owner is not kept per op (a string column every filter would copy): _by_owner
+    # says whether the owner asked, facts.scans names the owner
+    is_owner = about[_BY_OWNER] = about[S.TENANT] == scans[_OWNER].array.take(scan)
+    about[_ACCEPTED] = scans[_ACCEPTED].to_numpy()[scan]
+    about[_SCAN] = scan
     # An answer is about this scan when it carries the scan's own id or no id at all;
     # one carrying another scan's id is wrong_scan and proves nothing about this one.
     about[_MINE] = (about[S.BODY_SCAN_IDS] == "") | (about[S.BODY_SCAN_IDS] == about[S.SCAN_ID])
@@ -181,15 +228,18 @@ def derive_facts(history: History, config: CheckConfig) -> Facts:
         & (about[S.BODY_STATUS] == "scanning")
         & (sighted.isna() | (about[S.T_INVOKE] < sighted))
     )
+    del sighted, is_owner, terminal
     last_unfinished = about.loc[unfinished].groupby(_SCAN)[S.T_INVOKE].max()
     proof = scans[_SCAN].map(last_unfinished).fillna(scans["_asked_ns"]).astype("int64")
     scans[_LIVE_END] = proof + int(config.retention_s * _NS)
-    about = about.merge(scans[[_SCAN, _LIVE_END, "_first_terminal_ns"]], on=_SCAN)
-    errors = ops[(ops[S.KIND] != "discover") & (ops[S.OUTCOME] == "info")]
+    about[_LIVE_END] = scans[_LIVE_END].to_numpy()[scan]
+    about["_first_terminal_ns"] = scans["_first_terminal_ns"].to_numpy()[scan]
+    answered = ops[S.KIND] != "discover"
+    errors = ops[answered & (ops[S.OUTCOME] == "info") & (ops[S.HTTP_STATUS] >= 500)]
     # scans carries _live_end_ns and _first_terminal_ns by now
-    errors = errors[errors[S.HTTP_STATUS] >= 500].merge(scans, on=S.SCAN_ID, how="inner")
-    probes = ops[(ops[S.KIND] == "status") & (ops[S.OUTCOME] == "ok")]
-    probes = probes[probes[S.SCAN_ID].astype(str).str.startswith(S.NEVER_ISSUED_PREFIX)]
+    errors = errors.merge(scans, on=S.SCAN_ID, how="inner")
+    never_issued = ops[S.SCAN_ID].astype(str).str.startswith(S.NEVER_ISSUED_PREFIX)
+    probes = ops[(ops[S.KIND] == "status") & (ops[S.OUTCOME] == "ok") & never_issued]
     times = [ops[S.T_INVOKE].max(), ops[S.T_COMPLETE].max()]
     if len(history.faults):
         times.append(history.faults[S.T_END].max())
@@ -327,36 +377,48 @@ def _result(name: str, facts: Facts, anomalies: pd.DataFrame, opportunities: int
     )
 
 
-def _owned(facts: Facts, kind: str) -> pd.DataFrame:
-    """The owner's ``kind`` answers about their scan: carrying its own id or none.
+def _owned_mask(facts: Facts, kind: str) -> pd.Series:
+    """Which of ``facts.ops`` are the owner's ``kind`` answers about their scan: carrying
+    its own id or none.
 
     An answer that carries another scan's id is judged by ``wrong_scan`` alone: its
     state, progress or absence says nothing about the scan that was asked about.
     """
     ops = facts.ops
-    return ops[(ops[S.KIND] == kind) & (ops[S.TENANT] == ops[_OWNER]) & ops[_MINE]]
+    return (ops[S.KIND] == kind) & ops[_BY_OWNER] & ops[_MINE]
 
 
-def _live(ops: pd.DataFrame) -> pd.DataFrame:
-    """The answers that were certainly given while the scan was promised readable:
-    asked after the scan was accepted and answered before its live window ended (a
-    request still in flight at the end may be served after a correct expiry)."""
-    return ops[(ops[S.T_INVOKE] >= ops[_ACCEPTED]) & (ops[S.T_COMPLETE] < ops[_LIVE_END])]
+def _owned(facts: Facts, kind: str) -> pd.DataFrame:
+    """The owner's ``kind`` answers about their scan (:func:`_owned_mask`)."""
+    return facts.ops[_owned_mask(facts, kind)]
+
+
+def _live_mask(facts: Facts, kind: str) -> pd.Series:
+    """The owner's ``kind`` answers that were certainly given while the scan was promised
+    readable: asked after the scan was accepted and answered before its live window
+    ended (a request still in flight at the end may be served after a correct expiry).
+    A mask, not a copy: only the anomalies among them are copied."""
+    ops = facts.ops
+    return (
+        _owned_mask(facts, kind)
+        & (ops[S.T_INVOKE] >= ops[_ACCEPTED])
+        & (ops[S.T_COMPLETE] < ops[_LIVE_END])
+    )
 
 
 def check_status_not_found(facts: Facts) -> ClassResult:
-    live = _live(_owned(facts, "status"))
-    bad = live[live[S.BODY_STATUS] == "not_found"].assign(
+    live = _live_mask(facts, "status")
+    bad = facts.ops[live & (facts.ops[S.BODY_STATUS] == "not_found")].assign(
         **{_REASON: "owner's status poll said not_found while the scan was live"}
     )
-    return _result("status_not_found", facts, bad, len(live))
+    return _result("status_not_found", facts, bad, int(live.sum()))
 
 
 def check_results_404(facts: Facts) -> ClassResult:
     """The owner's results fetch said ``not_found`` (by code, e.g. 404, or by word)
     while the scan was live."""
-    live = _live(_owned(facts, "results"))
-    bad = live[live[S.BODY_STATUS] == "not_found"]
+    live = _live_mask(facts, "results")
+    bad = facts.ops[live & (facts.ops[S.BODY_STATUS] == "not_found")]
     bad = bad.assign(
         **{
             _REASON: [
@@ -365,7 +427,7 @@ def check_results_404(facts: Facts) -> ClassResult:
             ]
         }
     )
-    return _result("results_404", facts, bad, len(live))
+    return _result("results_404", facts, bad, int(live.sum()))
 
 
 PROGRESS_CLASSES: Final = ("zero_progress", "progress_regression")
@@ -374,15 +436,17 @@ PROGRESS_CLASSES: Final = ("zero_progress", "progress_regression")
 def check_zero_progress(facts: Facts) -> ClassResult:
     if not facts.config.progress:  # the API has no progress: nothing to judge
         return _result("zero_progress", facts, facts.ops.iloc[:0], 0)
-    polls = _owned(facts, "status")
-    polls = polls[polls[S.BODY_STATUS].isin(("scanning", "complete"))]
-    missing = ~polls[S.HAS_PROGRESS]
-    zero_total = polls[S.HAS_PROGRESS] & (polls[S.TOTAL] <= 0)
+    ops = facts.ops
+    polls = _owned_mask(facts, "status") & ops[S.BODY_STATUS].isin(("scanning", "complete"))
+    has = ops[S.HAS_PROGRESS]
+    missing = polls & ~has
+    zero_total = polls & has & (ops[S.TOTAL] <= 0)
     short = (
-        polls[S.HAS_PROGRESS]
-        & (polls[S.BODY_STATUS] == "complete")
-        & (polls[S.TOTAL] > 0)
-        & (polls[S.COMPLETED] < polls[S.TOTAL])
+        polls
+        & has
+        & (ops[S.BODY_STATUS] == "complete")
+        & (ops[S.TOTAL] > 0)
+        & (ops[S.COMPLETED] < ops[S.TOTAL])
     )
     any_bad = missing | zero_total | short
     reason = np.select(
@@ -394,21 +458,26 @@ def check_zero_progress(facts: Facts) -> ClassResult:
         ],
         "",
     )
-    bad = polls[any_bad].assign(**{_REASON: reason})
-    return _result("zero_progress", facts, bad, len(polls))
+    bad = ops[any_bad].assign(**{_REASON: reason})
+    return _result("zero_progress", facts, bad, int(polls.sum()))
 
 
 def check_progress_regression(facts: Facts) -> ClassResult:
     if not facts.config.progress:
         return _result("progress_regression", facts, facts.ops.iloc[:0], 0)
-    polls = _owned(facts, "status")
-    polls = polls[polls[S.HAS_PROGRESS] & (polls[S.COMPLETED] >= 0)]
+    ops = facts.ops
+    # the few columns the join needs, of the polls that showed progress; the polls
+    # themselves are copied only for the anomalies
+    where = np.flatnonzero(
+        _owned_mask(facts, "status") & ops[S.HAS_PROGRESS] & (ops[S.COMPLETED] >= 0)
+    )
+    polls = ops.iloc[where, ops.columns.get_indexer([_SCAN, S.T_INVOKE, S.T_COMPLETE, S.COMPLETED])]
     # For each poll, the most progress any poll of the same scan showed before it began.
     before = polls[[_SCAN, S.T_COMPLETE, S.COMPLETED]].sort_values(S.T_COMPLETE)
     before = before.assign(_seen=before.groupby(_SCAN)[S.COMPLETED].cummax())
-    after = polls.sort_values(S.T_INVOKE)
+    after = polls[[_SCAN, S.T_INVOKE]].assign(_row=np.arange(len(polls)))
     joined = pd.merge_asof(
-        after,
+        after.sort_values(S.T_INVOKE),
         before[[_SCAN, S.T_COMPLETE, "_seen"]].rename(columns={S.T_COMPLETE: "_prev_end"}),
         left_on=S.T_INVOKE,
         right_on="_prev_end",
@@ -416,7 +485,9 @@ def check_progress_regression(facts: Facts) -> ClassResult:
         allow_exact_matches=False,
     )
     has_prev = joined["_seen"].notna()
-    bad = joined[has_prev & (joined[S.COMPLETED] < joined["_seen"])]
+    rows = joined["_row"].to_numpy()
+    worse = has_prev.to_numpy() & (polls[S.COMPLETED].to_numpy()[rows] < joined["_seen"].to_numpy())
+    bad = ops.iloc[where[rows[worse]]].assign(_seen=joined["_seen"].to_numpy()[worse])
     bad = bad.assign(
         **{
             _REASON: [
@@ -437,7 +508,8 @@ def _after_first(polls: pd.DataFrame, done: pd.Series) -> pd.Series:
 
 
 def check_status_regression(facts: Facts) -> ClassResult:
-    status = _owned(facts, "status")
+    ops = facts.ops
+    status = ops.loc[_owned_mask(facts, "status"), [S.BODY_STATUS, S.T_INVOKE, S.T_COMPLETE, _SCAN]]
     word = status[S.BODY_STATUS]
     after_complete = _after_first(status, word == "complete")
     after_failed = _after_first(status, word == "failed")
@@ -445,7 +517,8 @@ def check_status_regression(facts: Facts) -> ClassResult:
     # so is reading pending (running or unknown) again after either
     left_failed = after_failed & word.isin((*_UNFINISHED, "complete"))
     judged = after_complete | after_failed
-    bad_status = status[(after_complete & word.isin(_UNFINISHED)) | left_failed]
+    regressed = (after_complete & word.isin(_UNFINISHED)) | left_failed
+    bad_status = ops.loc[status.index[regressed.to_numpy()]]
     bad_status = bad_status.assign(
         **{
             _REASON: np.where(
@@ -478,10 +551,10 @@ def check_wrong_scan(facts: Facts) -> ClassResult:
     proves nothing), or, without tenants, an answer about a never-issued id gave another
     state than the contract's ``unknown_id_state`` (a scan that does not exist)."""
     ops = facts.ops
-    owned = ops[(ops[S.TENANT] == ops[_OWNER]) & (ops[S.BODY_SCAN_IDS] != "")]
+    owned = ops[_BY_OWNER] & (ops[S.BODY_SCAN_IDS] != "")
     if facts.config.scan_id_echo:
-        owned = owned[owned[S.KIND] != "status"]
-    bad = owned[owned[S.BODY_SCAN_IDS] != owned[S.SCAN_ID]]
+        owned &= ops[S.KIND] != "status"
+    bad = ops[owned & (ops[S.BODY_SCAN_IDS] != ops[S.SCAN_ID])]
     bad = bad.assign(
         **{_REASON: [f"the answer carried scan id(s) {ids}" for ids in bad[S.BODY_SCAN_IDS]]}
     )
@@ -501,7 +574,7 @@ def check_wrong_scan(facts: Facts) -> ClassResult:
             }
         )
         bad = pd.concat([bad, wrong]) if len(bad) else wrong
-    return _result("wrong_scan", facts, bad, len(owned) + len(probes))
+    return _result("wrong_scan", facts, bad, int(owned.sum()) + len(probes))
 
 
 _REFUSALS = ("refused", "not_found")
@@ -540,12 +613,20 @@ def check_cross_tenant_leak(facts: Facts) -> ClassResult:
     non-owner (a 400, a 429) with no data in it is neither: recorded, not counted.
     """
     ops = facts.ops
-    probes = ops[ops[S.TENANT] != ops[_OWNER]]
-    owner_of = dict(zip(facts.scans[S.SCAN_ID], facts.scans[_OWNER], strict=True))
-    columns = (_OWNER, S.SCAN_ID, S.HTTP_STATUS, S.BODY_STATUS, S.BODY_USER_IDS, S.BODY_SCAN_IDS)
+    probes = ops[~ops[_BY_OWNER]]
+    owners = facts.scans[_OWNER].to_numpy()  # by scan code
+    owner_of = dict(zip(facts.scans[S.SCAN_ID].tolist(), owners.tolist(), strict=True))
+    columns = (S.SCAN_ID, S.HTTP_STATUS, S.BODY_STATUS, S.BODY_USER_IDS, S.BODY_SCAN_IDS)
     # a table built by hand before format 2 may lack items: then no answer carried any
     items = probes[S.ITEMS] if S.ITEMS in probes.columns else pd.Series(-1, index=probes.index)
-    rows = zip(probes[S.TENANT], *(probes[c] for c in columns), items, strict=True)
+    # lists: iterating an Arrow-backed column yields its values one by one, far slower
+    rows = zip(
+        probes[S.TENANT].tolist(),
+        owners[probes[_SCAN].to_numpy()].tolist(),
+        *(probes[c].tolist() for c in columns),
+        items.tolist(),
+        strict=True,
+    )
     reasons = pd.Series(
         [_leak_reason(row, owner_of) for row in rows], index=probes.index, dtype=object
     )
@@ -570,13 +651,16 @@ def check_stuck_scan(facts: Facts) -> ClassResult:
     due = scans[_ACCEPTED] + int(facts.config.scan_deadline_s * _NS)
     first = scans["_first_terminal_ns"]
     on_time = (first >= 0) & (first <= due)
-    answers = facts.ops
-    answers = answers[(answers[S.TENANT] == answers[_OWNER]) & answers[_MINE]]
-    answers = answers[answers[S.BODY_STATUS].isin(_UNFINISHED)]
-    scan_due = answers[_SCAN].map(pd.Series(due.to_numpy(), index=scans[_SCAN]))
-    scan_first = answers["_first_terminal_ns"]
-    late = answers[
-        (answers[S.T_INVOKE] >= scan_due) & ((scan_first < 0) | (answers[S.T_INVOKE] < scan_first))
+    ops = facts.ops
+    asked = ops[S.T_INVOKE]
+    scan_due = ops[_ACCEPTED] + int(facts.config.scan_deadline_s * _NS)  # its scan's due
+    scan_first = ops["_first_terminal_ns"]
+    late = ops[
+        ops[_BY_OWNER]
+        & ops[_MINE]
+        & ops[S.BODY_STATUS].isin(_UNFINISHED)
+        & (asked >= scan_due)
+        & ((scan_first < 0) | (asked < scan_first))
     ]
     proven = scans[_SCAN].isin(late[_SCAN])
     eligible = on_time | proven
@@ -638,7 +722,7 @@ def check_terminal_unreadable(facts: Facts) -> ClassResult:
     cfg = facts.config
     cols = [S.OP, S.SCAN_ID, S.TENANT, S.KIND, S.WORKER, S.T_INVOKE, S.T_COMPLETE,
             S.HTTP_STATUS, S.BODY_STATUS, _SCAN, _ACCEPTED, _LIVE_END]  # fmt: skip
-    ok = facts.ops[(facts.ops[S.TENANT] == facts.ops[_OWNER]) & facts.ops[_MINE]]
+    ok = facts.ops.loc[facts.ops[_BY_OWNER] & facts.ops[_MINE], cols]
     err = facts.errors
     if len(err):
         err = err[err[S.TENANT] == err[_OWNER]]
@@ -646,13 +730,12 @@ def check_terminal_unreadable(facts: Facts) -> ClassResult:
     if not len(ok) and not len(err):
         return _result("terminal_unreadable", facts, empty, 0)
     answers = pd.concat(
-        [ok[cols].assign(_5xx=False), err[cols].assign(_5xx=True) if len(err) else None],
+        [ok.assign(_5xx=False), err[cols].assign(_5xx=True) if len(err) else None],
         ignore_index=True,
     )
     done = ok[ok[S.BODY_STATUS].isin(_TERMINAL)].sort_values(S.T_COMPLETE, kind="stable")
     first = done.drop_duplicates(_SCAN).set_index(_SCAN)
     term_end = answers[_SCAN].map(first[S.T_COMPLETE])
-    term_word = answers[_SCAN].map(first[S.BODY_STATUS])
     due = answers[_ACCEPTED] + int(cfg.scan_deadline_s * _NS)
     calm = answers["_5xx"] & _untouched(facts, answers[_ACCEPTED], answers[S.T_INVOKE])
     # read after finishing, and never again: no answer after it read the scan (a 503 in
@@ -673,7 +756,7 @@ def check_terminal_unreadable(facts: Facts) -> ClassResult:
                 for k, h, w in zip(
                     bad_after[S.KIND],
                     bad_after[S.HTTP_STATUS],
-                    term_word[unread],
+                    bad_after[_SCAN].map(first[S.BODY_STATUS]),  # the word it had said
                     strict=True,
                 )
             ]
