@@ -33,6 +33,7 @@ from reports._model import (
     headline,
     log_items,
     summary_fields,
+    time_line,
     timing_table,
     worker_rows,
 )
@@ -202,6 +203,15 @@ def _coverage(model: ReportModel) -> list[str]:
     return parts
 
 
+def _time(model: ReportModel) -> list[str]:
+    """Seconds per phase of the run (run.json ``phases``), in the run record section."""
+    items = time_line(model)
+    if not items:
+        return []
+    shown = " &middot; ".join(f"{esc(label)} <code>{esc(s)}</code>" for label, s in items)
+    return [f'<p class="time">Time: {shown}</p>']
+
+
 def render_html(model: ReportModel, plots: Mapping[str, bytes]) -> str:
     word, why = headline(model)
     run = model.run
@@ -282,6 +292,7 @@ def render_html(model: ReportModel, plots: Mapping[str, bytes]) -> str:
         f"ended {esc(run.info.ended_at)}, {esc(seconds(run.duration_s))}; scanproof "
         f"{esc(run.info.scanproof_version)}; router {esc(run.info.router)}; run directory "
         f"<code>{esc(run.run_dir.name)}</code>.</p>",
+        *_time(model),
         f"<details><summary>run.json</summary><pre>{esc(record)}</pre></details>",
         "</body></html>",
     ]

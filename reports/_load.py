@@ -21,7 +21,7 @@ import pandas as pd
 
 from harness.errors import ScanproofError
 from harness.history import schema as S
-from harness.history.record import RUN_FORMAT, RUN_JSON, RunRecord, refuse_newer
+from harness.history.record import RUN_FORMAT, RUN_JSON, RunRecord, phase_items, refuse_newer
 from harness.history.tables import FAULTS_TABLE, OPS_TABLE, load_history
 from harness.judging.verdict import VERDICT_JSON, ClassResult, Verdict
 
@@ -48,6 +48,8 @@ class RunInfo:
     scanproof_version: str = UNKNOWN
     t0_ns: int | None = None
     warnings: tuple[str, ...] = ()  # faults that did not land, a crash: shown near the top
+    # (label, seconds) per phase of the run in order, "total" last; () when not recorded
+    phases: tuple[tuple[str, float], ...] = ()
     record: Mapping[str, Any] = field(default_factory=dict)  # the whole file, for the appendix
 
 
@@ -100,6 +102,7 @@ def parse_run_info(record: RunRecord | None, raw: Mapping[str, Any]) -> RunInfo:
         scanproof_version=_text(record.scanproof_version),
         t0_ns=record.t0_ns or None,
         warnings=tuple(said),
+        phases=tuple(phase_items(record.phases)),
         record=dict(raw),
     )
 

@@ -5,7 +5,8 @@ Order: verdict line, run summary (app, preset or contract), reasons, warnings
 witness in words, one account per failing class, coverage (scan states against
 faults in effect), per worker (one column per worker), timing with the
 source of every value (and the calibration measurements), the kept worker logs,
-faults, pointer to ``report.html`` by name (never a path on the machine that ran it).
+faults, the seconds per phase of the run (run.json ``phases``), pointer to
+``report.html`` by name (never a path on the machine that ran it).
 Every value from the run directory is a code span (:func:`md_code`), so it
 shows literally and cannot mention anyone or inject markup.
 """
@@ -27,6 +28,7 @@ from reports._model import (
     headline,
     log_items,
     summary_fields,
+    time_line,
     timing_table,
     worker_rows,
 )
@@ -119,6 +121,14 @@ def _logs(model: ReportModel) -> list[str]:
     return [*out, ""]
 
 
+def _time(model: ReportModel) -> list[str]:
+    """The footer line: seconds per phase of the run (run.json ``phases``)."""
+    items = time_line(model)
+    if not items:
+        return []
+    return ["Time: " + " · ".join(f"{md_text(label)} {md_code(s)}" for label, s in items), ""]
+
+
 def render_markdown(model: ReportModel) -> str:
     word, why = headline(model)
     run = model.run
@@ -198,8 +208,8 @@ def render_markdown(model: ReportModel) -> str:
             out.append(f"\n... and {len(rows) - len(shown_rows)} more in report.html.")
     else:
         out.append("No faults were injected.")
+    out += ["", *_time(model)]
     out += [
-        "",
         # never a path on the machine that ran it: the reader has the run directory
         # (a CI artifact), not that machine
         f"Plots, coverage, every witness in words and the per-worker table: `report.html` "

@@ -215,6 +215,18 @@ def summary_fields(model: ReportModel) -> list[SummaryItem]:
     ]
 
 
+def time_line(model: ReportModel) -> list[tuple[str, str]]:
+    """Where the run's wall time went: (label, seconds) per phase from run.json's
+    ``phases``, ``[]`` when it recorded none. A run renders its report before its
+    rendering ends, so that run.json holds no ``rendering`` yet: its total is then
+    labelled ``before rendering`` (``scanproof report`` shows the full one later)."""
+    items = [(label, f"{s:.1f} s") for label, s in model.run.info.phases]
+    labels = {label for label, _ in model.run.info.phases}
+    if items and items[-1][0] == "total" and "judging" in labels and "rendering" not in labels:
+        items[-1] = ("total before rendering", items[-1][1])
+    return items
+
+
 def class_line(model: ReportModel, name: str) -> str:
     """``3 of 40 (7.50%, 95% CI 2.58%-19.86%)``, or why there is no rate."""
     r = model.run.verdict.classes[name]

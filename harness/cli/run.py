@@ -2,11 +2,16 @@
 
 Exits 0 when the run completed (whatever the verdict: use ``gate`` to fail a
 build), 2 on bad usage, 3 when the infrastructure failed, 130 on Ctrl-C.
+
+The last line says where the wall time went (``time: 24.1 s (startup 1.3 s, ...)``),
+as ``run.json``'s ``phases`` records it, from this process's start to the written
+reports.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Mapping
@@ -18,6 +23,7 @@ from harness.cli._options import add_run_options, check_target_args
 from harness.errors import EXIT_PASS, EXIT_UNKNOWN
 
 if TYPE_CHECKING:  # the runner pulls in pandas: import it only when a run starts
+    from harness.history.record import PhaseClock
     from harness.judging.thresholds import Limit
     from harness.run.runner import RunOptions, RunResult
     from harness.run.scenario import Scenario
@@ -106,22 +112,43 @@ def execute(
     coverage: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Run with progress on stderr; SIGTERM stops the run like Ctrl-C. Holds the run to
-    the ``coverage`` minimums, renders every report file, then prints the summary
-    (``as_json``: the verdict document on stdout)."""
+    the ``coverage`` minimums, renders every report file, records the phases' times in
+    run.json, then prints the summary (``as_json``: the verdict document on stdout) and
+    the time line (on the summary's stream)."""
     from dataclasses import replace
 
     from harness.cli._summary import finish, gate_coverage
-    from harness.run.runner import print_progress, run_chaos
+    from harness.history.record import format_phases
+    from harness.run.runner import print_progress, record_phases, run_chaos
 
+    clock = command_clock()
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
-        result = run_chaos(options, progress=None if quiet else print_progress)
+        result = run_chaos(options, progress=None if quiet else print_progress, clock=clock)
     finally:
         signal.signal(signal.SIGTERM, previous)
     result = replace(result, verdict=gate_coverage(result.run_dir, result.verdict, coverage))
+    # The report files are rendered from run.json before rendering ends: they show the
+    # phases up to judging; run.json and the time line below have rendering and the total.
+    clock.enter("rendering")
     render_reports(result.run_dir)
+    phases = record_phases(result.run_dir, clock)
     finish(result.verdict, result.run_dir, as_json=as_json)
+    print(format_phases(phases), file=sys.stderr if as_json else sys.stdout)
     return result
+
+
+def command_clock() -> PhaseClock:
+    """The run's phase clock: started when this process started when it is the
+    ``scanproof`` command (its ``startup`` phase is then imports, argument parsing and
+    checks), else now (``run`` called from a longer-lived process: a test, a notebook)."""
+    from harness.history.record import PhaseClock, process_started
+
+    argv0 = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    ours = os.path.basename(argv0) == "scanproof" or argv0.endswith(
+        os.path.join("harness", "__main__.py")
+    )
+    return PhaseClock(process_started() if ours else None)
 
 
 def render_reports(run_dir: Path) -> None:

@@ -19,6 +19,12 @@ Timing values carry their source (``check.sources``: each of ``time_scale``,
 "app meta" | "calibration" | ...}``), and ``calibration`` holds the
 measurements when the run calibrated.
 
+``phases`` says where the run's wall time went: seconds per phase (``startup``,
+``cluster_start``, ``calibration`` when it ran, ``active``, ``recovery``,
+``teardown``, ``judging``, ``rendering``) and ``total``; see :class:`PhaseClock`.
+It is written when the run ends and again after judging and rendering; a file
+without it (older, or written by a runner that did not time itself) reads as ``{}``.
+
 >>> record = new_record(config=RunConfig(app="mypkg.main:app", seed=1))
 >>> record.status, record.format
 ('running', 1)
@@ -36,6 +42,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
+import math
 import os
 import platform
 import shutil
@@ -151,6 +158,9 @@ class RunRecord:
     calibration: Mapping[str, Any] | None = None
     runner: Mapping[str, Any] = field(default_factory=dict)  # pid, start ticks, host
     temp_dirs: tuple[str, ...] = ()  # the cluster's temporary directories
+    # Seconds per phase of the run and "total" (PhaseClock.to_json); {} in files older
+    # than it. Older readers ignore it.
+    phases: Mapping[str, float] = field(default_factory=dict)
 
     def but(self, **changes: Any) -> RunRecord:
         """A copy with ``changes``: ``record.but(status="complete")``."""
@@ -205,8 +215,130 @@ def _fields(cls: type, doc: Mapping[str, Any], source: str, *, skip: set[str]) -
             raise UsageError(f"{source}: status {value!r} is not one of {get_args(RunStatus)}")
         elif f.name in ("runner", "calibration") and not isinstance(value, Mapping):
             raise UsageError(f"{source}: {f.name} must be an object, not {value!r}")
+        elif f.name == "phases":
+            value = _phases(value, source)
         out[f.name] = value
     return out
+
+
+def _phases(value: Any, source: str) -> dict[str, float]:
+    """``phases`` as read: an object of seconds (JSON numbers, never negative)."""
+    if not isinstance(value, Mapping):
+        raise UsageError(f"{source}: phases must be an object of seconds, not {value!r}")
+    out: dict[str, float] = {}
+    for name, seconds in value.items():
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not math.isfinite(seconds)
+            or seconds < 0
+        ):
+            raise UsageError(f"{source}: phases {name} must be seconds >= 0, not {seconds!r}")
+        out[str(name)] = float(seconds)
+    return out
+
+
+# The phases of a run in the order they happen, with the words the report and the
+# command line use for them; "total" is the whole wall time.
+PHASES: tuple[tuple[str, str], ...] = (
+    ("startup", "startup"),  # process start (imports, arguments) to the cluster's start
+    ("cluster_start", "cluster start"),  # Redis, router, workers up; the app's meta read
+    ("calibration", "calibration"),  # fault-free scans, only when the run calibrated
+    ("active", "active"),  # the scenario's first op to the final heal
+    ("recovery", "recovery"),  # the final heal to the driver's end
+    ("teardown", "teardown"),  # the cluster stopped, run.json rewritten
+    ("judging", "judging"),  # tables, checkers, verdict.json
+    ("rendering", "rendering"),  # report.md, report.html, junit.xml, plots
+)
+TOTAL = "total"
+
+
+class PhaseClock:
+    """Where a run's wall time goes: seconds per phase on :func:`time.monotonic`.
+
+    One phase is in progress at a time; :meth:`enter` ends it and begins the next.
+    ``start`` is when the first phase (``startup``) began: the process's start when the
+    command line knows it (:func:`process_started`), else now.
+
+    >>> clock = PhaseClock(start=time.monotonic() - 1.0)
+    >>> clock.enter("cluster_start")
+    >>> doc = clock.to_json()
+    >>> list(doc), doc["startup"] >= 1.0, doc["total"] >= doc["startup"] + doc["cluster_start"]
+    (['startup', 'cluster_start', 'total'], True, True)
+    """
+
+    def __init__(self, start: float | None = None, *, phase: str = "startup") -> None:
+        self.start = time.monotonic() if start is None else start
+        self._phase = phase
+        self._since = self.start
+        self._seconds: dict[str, float] = {}
+
+    @property
+    def phase(self) -> str:
+        """The phase in progress."""
+        return self._phase
+
+    def enter(self, phase: str, *, at: float | None = None) -> None:
+        """End the phase in progress at ``at`` (a :func:`time.monotonic` time between the
+        phase's start and now; default now) and begin ``phase`` there."""
+        now = time.monotonic()
+        end = now if at is None else min(max(at, self._since), now)
+        self._seconds[self._phase] = self._seconds.get(self._phase, 0.0) + (end - self._since)
+        self._phase, self._since = phase, end
+
+    def to_json(self) -> dict[str, float]:
+        """Seconds per phase so far, the one in progress counted up to now, then ``total``.
+        Each phase is rounded down and the total up (to the millisecond), so the phases
+        never sum to more than the total."""
+        now = time.monotonic()
+        seconds = dict(self._seconds)
+        seconds[self._phase] = seconds.get(self._phase, 0.0) + (now - self._since)
+        doc = {name: math.floor(max(0.0, s) * 1000) / 1000 for name, s in seconds.items()}
+        doc[TOTAL] = math.ceil(max(0.0, now - self.start) * 1000) / 1000
+        return doc
+
+
+def process_started() -> float | None:
+    """When this process started, on the :func:`time.monotonic` clock (from its start
+    time in /proc, to the clock tick: 10 ms); None without /proc."""
+    ticks = _start_ticks(os.getpid())
+    clock = getattr(time, "CLOCK_BOOTTIME", None)  # /proc's start times count from boot
+    if ticks is None or clock is None:
+        return None
+    try:
+        age = time.clock_gettime(clock) - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return None
+    return time.monotonic() - max(0.0, age)
+
+
+def phase_items(phases: Mapping[str, float]) -> list[tuple[str, float]]:
+    """(label, seconds) of ``phases`` in the order they happen (phases this scanproof
+    does not know, from a newer one, after them), ``total`` last.
+
+    >>> phase_items({"total": 3.0, "active": 2.0, "startup": 0.5, "later": 0.1})
+    [('startup', 0.5), ('active', 2.0), ('later', 0.1), ('total', 3.0)]
+    """
+    labels = dict(PHASES)
+    known = [(labels[name], phases[name]) for name, _ in PHASES if name in phases]
+    other = [(name, s) for name, s in phases.items() if name not in labels and name != TOTAL]
+    total = [(TOTAL, phases[TOTAL])] if TOTAL in phases else []
+    return [*known, *other, *total]
+
+
+def format_phases(phases: Mapping[str, float]) -> str:
+    """One line: the total, then seconds per phase; "" when nothing was timed.
+
+    >>> format_phases({"startup": 1.23, "active": 15.0, "total": 17.1})
+    'time: 17.1 s (startup 1.2 s, active 15.0 s)'
+    """
+    items = phase_items(phases)
+    if not items:
+        return ""
+    parts = ", ".join(f"{label} {s:.1f} s" for label, s in items if label != TOTAL)
+    if TOTAL not in phases:
+        return f"time: {parts}"
+    return f"time: {phases[TOTAL]:.1f} s ({parts})"
 
 
 def _platform() -> dict[str, str]:

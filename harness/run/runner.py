@@ -9,6 +9,11 @@
 Nothing is lost: ``run.json`` is written before anything starts and every op is
 flushed as it happens, so a run stopped by Ctrl-C or a crash leaves a history
 that ``scanproof check`` can still judge, and the cluster is always torn down.
+
+Where the wall time went is ``run.json``'s ``phases`` (a
+:class:`~harness.history.record.PhaseClock`): written when the run ends, and again
+after judging. The command line passes its own clock, started when its process
+started, and adds ``rendering`` once the report files are written.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,11 +41,13 @@ from harness.faults.nemesis import check_schedule, check_supported
 from harness.history.record import (
     RUN_JSON,
     CheckSettings,
+    PhaseClock,
     RunConfig,
     RunStatus,
     new_record,
     now_iso,
     package_version,
+    read_record,
     write_record,
 )
 from harness.history.tables import FaultRecord
@@ -204,9 +211,11 @@ def _time_base(
     meta: Mapping[str, Any],
     run_dir: Path,
     progress: Progress | None,
+    clock: PhaseClock | None = None,
 ) -> Calibration | None:
     """Calibrate when neither the user, the contract nor the app's meta states a time
-    scale (None: one of them does); CalibrationError (exit 3) when it cannot measure."""
+    scale (None: one of them does); CalibrationError (exit 3) when it cannot measure.
+    ``clock`` enters the ``calibration`` phase when calibration starts."""
     # Retention cannot be measured: a missing one is refused before calibration costs time.
     missing_retention(
         meta=meta,
@@ -221,6 +230,8 @@ def _time_base(
     if stated is not None:
         return None
     settings = calibration_settings(options)
+    if clock is not None:
+        clock.enter("calibration")
     if progress is not None:
         progress(
             f"calibrating: no time scale stated by --time-scale, the contract or the app's "
@@ -345,8 +356,21 @@ def check_out_dir(path: Path, *, holds: str = RUN_JSON, what: str = "run") -> No
                 place.rmdir()
 
 
-def run_chaos(options: RunOptions, *, progress: Progress | None = None) -> RunResult:
-    """Run one scenario against a fresh cluster and judge it; see the module docstring."""
+@contextlib.contextmanager
+def _entering(clock: PhaseClock, phase: str) -> Iterator[None]:
+    """Enter ``phase`` on leaving the block, however it is left."""
+    try:
+        yield
+    finally:
+        clock.enter(phase)
+
+
+def run_chaos(
+    options: RunOptions, *, progress: Progress | None = None, clock: PhaseClock | None = None
+) -> RunResult:
+    """Run one scenario against a fresh cluster and judge it; see the module docstring.
+    ``clock`` times the phases (``run.json`` ``phases``); default: one started now."""
+    clock = clock or PhaseClock()
     driver = _driver_config(options)  # bad driver options: refused before anything exists
     for flag, value, unit in (
         ("--duration", options.duration_s, "seconds"),
@@ -417,7 +441,9 @@ def run_chaos(options: RunOptions, *, progress: Progress | None = None) -> RunRe
     status: RunStatus = "crashed"
     calibration_error = ""
     try:
-        with _start(options, env, cluster_dir, run_dir) as cluster:
+        clock.enter("cluster_start")
+        # the cluster stops after the clock enters teardown (the last context exits first)
+        with _start(options, env, cluster_dir, run_dir) as cluster, _entering(clock, "teardown"):
             if options.targets and progress is not None:
                 progress(_targets.announcement(options, duration_s=options.duration_s))
             meta = read_meta(cluster.router_url, options.contract.meta_path)
@@ -433,7 +459,9 @@ def run_chaos(options: RunOptions, *, progress: Progress | None = None) -> RunRe
                     progress(f"worker attribution: {_targets.attribution_note(mode)}")
             began = time.monotonic()
             try:
-                calibration = _time_base(options, cluster.router_url, meta, run_dir, progress)
+                calibration = _time_base(
+                    options, cluster.router_url, meta, run_dir, progress, clock
+                )
             except CalibrationError as exc:
                 record = record.but(
                     meta=meta,
@@ -474,6 +502,7 @@ def run_chaos(options: RunOptions, *, progress: Progress | None = None) -> RunRe
                 driver=options.driver,
             )
             t0 = time.monotonic()
+            clock.enter("active")
             record = record.but(
                 config=dataclasses.replace(
                     config,
@@ -519,6 +548,8 @@ def run_chaos(options: RunOptions, *, progress: Progress | None = None) -> RunRe
                     nemesis_records,
                 )
             )
+            if heal_ns is not None:  # the final heal ends the active phase
+                clock.enter("recovery", at=heal_ns / 1e9)
             record = record.but(
                 check=_check_settings(
                     window, final_heal_ns=heal_ns, expected=expected, poll=poll_source
@@ -552,7 +583,7 @@ def run_chaos(options: RunOptions, *, progress: Progress | None = None) -> RunRe
         raise InfrastructureError(f"the run crashed: {type(exc).__name__}: {exc}") from exc
     finally:
         shutil.rmtree(cluster_dir, ignore_errors=True)
-        record = record.but(status=status, ended_at=now_iso())
+        record = record.but(status=status, ended_at=now_iso(), phases=clock.to_json())
         if (
             record.status == "refused"
             and created
@@ -565,10 +596,22 @@ def run_chaos(options: RunOptions, *, progress: Progress | None = None) -> RunRe
             write_record(run_dir, record)
         if record.status not in ("complete", "refused") and progress is not None:
             progress(f"run {status}; what was recorded is in {run_dir} (scanproof check {run_dir})")
+    clock.enter("judging")
     verdict = judge_run_dir(run_dir)
+    record_phases(run_dir, clock)
     return RunResult(
         run_dir=run_dir, verdict=verdict, status=status, calibration_error=calibration_error
     )
+
+
+def record_phases(run_dir: Path, clock: PhaseClock) -> dict[str, float]:
+    """Rewrite ``run_dir``'s run.json with ``clock``'s phases so far (the phase in
+    progress counted up to now) and return them. Timing never changes a run's outcome:
+    a run.json that cannot be read or written is left as it is."""
+    phases = clock.to_json()
+    with contextlib.suppress(ScanproofError, OSError):
+        write_record(run_dir, read_record(run_dir).but(phases=phases))
+    return phases
 
 
 RUN_ID_ENV = "SCANPROOF_RUN_ID"
