@@ -29,20 +29,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import importlib.util
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import _common
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -59,20 +56,7 @@ CONFIG = CheckConfig(retention_s=3.0, scan_deadline_s=3.0)
 
 
 def machine_line() -> str:
-    """CPU model, cores, kernel, Python, date: printed first by every benchmark here."""
-    model = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    load = f", load {os.getloadavg()[0]:.1f}"
-    return (
-        f"machine: {platform.node()}, {model}, {len(os.sched_getaffinity(0))} cores, "
-        f"Linux {platform.release()}, Python {platform.python_version()}, pandas "
-        f"{pd.__version__}, pyarrow {pa.__version__}, "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC{load}"
-    )
+    return _common.machine_line(f"pandas {pd.__version__}", f"pyarrow {pa.__version__}")
 
 
 def peak_rss_mib() -> float:
@@ -178,14 +162,8 @@ def _load_judge(checkers_file: str) -> Callable[..., Any]:
         from harness.judging.checkers import judge
 
         return judge
-    spec = importlib.util.spec_from_file_location("_baseline_checkers", checkers_file)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"{checkers_file}: cannot import it")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    judge: Callable[..., Any] = module.judge
-    return judge
+    older: Callable[..., Any] = _common.attribute_of(checkers_file, "judge")
+    return older
 
 
 def measure_once(n_ops: int, checkers_file: str = "") -> dict[str, Any]:
@@ -319,7 +297,7 @@ def bench_record(n_ops: int) -> None:
 class _NullWriter(HistoryWriter):
     """Records nothing: the baseline for what recording costs a real request."""
 
-    def invoke(self, **_: object) -> str:  # type: ignore[override]
+    def invoke(self, **_: object) -> str:
         return "null:0"
 
     def complete(self, op_id: str, completion: Completion) -> None:

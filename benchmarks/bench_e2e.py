@@ -16,10 +16,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -29,27 +26,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _common import machine_line
+
 from harness.history.record import PHASES, TOTAL
 
 COLUMNS = (*(name for name, _ in PHASES), TOTAL, "outside", "exit")
 TARGET_S = 30.0
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def machine_line() -> str:
-    return (
-        f"machine: {_cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
-    )
 
 
 def one_run(command: list[str]) -> dict[str, Any]:

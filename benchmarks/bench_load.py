@@ -23,7 +23,6 @@ a temp dir that is removed at the end.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import shutil
 import sys
@@ -33,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import _common
 import numpy as np
 import pandas as pd
 from bench_checkers import (
@@ -109,13 +109,7 @@ def _load_history(tables_file: str) -> Callable[[Path], History]:
     """``load_history`` of the installed tables module, or of another copy of it."""
     if not tables_file:
         return load_history
-    spec = importlib.util.spec_from_file_location("_baseline_tables", tables_file)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"{tables_file}: cannot import it")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    loader: Callable[[Path], History] = module.load_history
+    loader: Callable[[Path], History] = _common.attribute_of(tables_file, "load_history")
     return loader
 
 

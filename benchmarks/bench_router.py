@@ -74,10 +74,11 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from _common import machine_line
 
 from harness.cluster import Cluster
 
@@ -279,20 +280,6 @@ def _check_attribution(mode: str, values: list[str], workers: int) -> str:
     return f"{mode}: {' '.join(values[:8])} ... ({shown})"
 
 
-def _machine_line() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return (
-        f"machine: {platform.node()}, {model}, {len(os.sched_getaffinity(0))} cores, "
-        f"Linux {platform.release()}, Python {platform.python_version()}, "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
-    )
-
-
 def _tool_versions(modes: Sequence[str]) -> str:
     wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
     found = [wrk.stdout.split(" [", 1)[0].strip() or "wrk ?"]
@@ -353,7 +340,7 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
-    print(_machine_line())
+    print(machine_line())
     print(f"tools: {_tool_versions(modes)}")
     print(f"command: {shlex.join(['python', *sys.argv])}", flush=True)
     with contextlib.ExitStack() as stack:
@@ -476,7 +463,7 @@ def main() -> int:
             f"| {s['added_p50_ms']:+.3f} ms | {s['added_p99_ms']:+.3f} ms |"
         )
     result: dict[str, Any] = {
-        "machine": _machine_line().removeprefix("machine: "),
+        "machine": machine_line().removeprefix("machine: "),
         "cpus": len(os.sched_getaffinity(0)),
         "python": platform.python_version(),
         "tools": _tool_versions(modes),

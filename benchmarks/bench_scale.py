@@ -53,8 +53,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import _common
 import httpx
-from bench_router import _cpu_seconds, _machine_line, _measured_run, _wrk
+from bench_router import _cpu_seconds, _measured_run, _wrk
 
 from harness.cluster import Cluster
 from harness.cluster.redis import EmbeddedRedis, ServerRedis
@@ -103,10 +104,8 @@ def is_alive(pid: int) -> bool:
 
 
 def machine_line() -> str:
-    """bench_router's machine line plus memory and load average."""
-    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
     memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30
-    return f"{_machine_line()}, {memory:.0f} GiB, load average {load}"
+    return _common.machine_line(f"{memory:.0f} GiB")
 
 
 def limits() -> dict[str, Any]:

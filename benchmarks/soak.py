@@ -60,6 +60,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from _common import machine_line
+
 ROLES = ("scanproof", "router", "zygote", "worker", "redis", "locust", "link", "other")
 SLOT_SERVICE_S = 450.0  # one scan per tenant per slot: ~165 s scan + linger + slack
 DEFAULT_SCALE = 0.01  # the reference service's time scale (its meta states it)
@@ -574,20 +576,6 @@ def plot(path: Path, samples: list[dict[str, float]], title: str, cuts: list[flo
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
-
-
-def machine_line() -> str:
-    model = platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return (
-        f"machine: {platform.node()}, {model}, {len(os.sched_getaffinity(0))} cores, "
-        f"Linux {platform.release()}, Python {platform.python_version()}, "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()[0]:.1f}"
-    )
 
 
 def _classes_line(verdict: dict[str, Any]) -> str:
