@@ -4,11 +4,14 @@ the checks and events around them. Private to :mod:`harness.cluster`.
 :class:`~harness.cluster.supervisor.Supervisor` (ASGI workers) and
 :class:`~harness.cluster.command.CommandSupervisor` (any command; job workers too)
 differ in how a worker is started, stopped and known to be ready; they implement
-``_stop``, ``_launch``, ``_await_ready`` and ``_restart_method`` and inherit the rest.
+``_stop``, ``_launch``, ``_await_ready`` and ``_restart_method`` and inherit the rest
+(pause and resume signal through ``_signal``: one process, or a command's whole group).
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -67,6 +70,14 @@ class Restarts:
     # ---------------------------------------------------------- what subclasses do
     def _stop(self, index: int, *, graceful: bool) -> None:
         raise NotImplementedError
+
+    def _signal(self, pid: int, sig: signal.Signals) -> None:
+        """Send ``sig`` to worker ``pid`` (a command worker: to its whole group)."""
+        os.kill(pid, sig)
+
+    def _stopped(self, pid: int) -> bool:
+        """Whether worker ``pid`` is stopped (a command worker: every process of it)."""
+        return process_state(pid) == "T"
 
     def _launch(self, index: int) -> None:
         raise NotImplementedError
@@ -181,6 +192,36 @@ class Restarts:
             EventKind.WORKER_RESTARTED, worker=record.index, duration=record.total_s, detail=detail
         )
         emit(self.on_event, event)
+
+    # ------------------------------------------------------------------- faults
+    def pause(self, index: int) -> None:
+        """SIGSTOP worker ``index``: its connections hang until :meth:`resume`."""
+        with self._lock:
+            pid = self._live_pid(index)
+            self._signal(pid, signal.SIGSTOP)
+            wait_until(
+                lambda: self._stopped(pid),
+                timeout=2.0,
+                what=f"{self.noun} {index} to stop",
+                interval=0.01,
+            )
+        emit(
+            self.on_event, ClusterEvent(EventKind.WORKER_PAUSED, worker=index, detail=f"pid {pid}")
+        )
+
+    def resume(self, index: int) -> None:
+        """SIGCONT a paused worker."""
+        with self._lock:
+            pid = self._live_pid(index)
+            self._signal(pid, signal.SIGCONT)
+            wait_until(
+                lambda: process_state(pid) != "T",
+                timeout=2.0,
+                what=f"{self.noun} {index} to resume",
+            )
+        emit(
+            self.on_event, ClusterEvent(EventKind.WORKER_RESUMED, worker=index, detail=f"pid {pid}")
+        )
 
     def _check_index(self, index: int) -> None:
         if not 0 <= index < self._n:

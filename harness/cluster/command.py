@@ -250,32 +250,11 @@ class CommandSupervisor(Restarts):
             self.on_event, ClusterEvent(EventKind.WORKER_KILLED, worker=index, detail=f"pid {pid}")
         )
 
-    def pause(self, index: int) -> None:
-        """SIGSTOP worker ``index``'s process group: its connections hang until resumed."""
-        with self._lock:
-            pid = self._live_pid(index)
-            os.killpg(pid, signal.SIGSTOP)
-            wait_until(
-                lambda: all(process_state(p) == "T" for p in _group_members(pid)),
-                timeout=2.0,
-                what=f"worker {index} to stop",
-                interval=0.01,
-            )
-        emit(
-            self.on_event, ClusterEvent(EventKind.WORKER_PAUSED, worker=index, detail=f"pid {pid}")
-        )
+    def _signal(self, pid: int, sig: signal.Signals) -> None:
+        os.killpg(pid, sig)  # the whole group: a gunicorn master and its workers
 
-    def resume(self, index: int) -> None:
-        """SIGCONT a paused worker's process group."""
-        with self._lock:
-            pid = self._live_pid(index)
-            os.killpg(pid, signal.SIGCONT)
-            wait_until(
-                lambda: process_state(pid) != "T", timeout=2.0, what=f"worker {index} to resume"
-            )
-        emit(
-            self.on_event, ClusterEvent(EventKind.WORKER_RESUMED, worker=index, detail=f"pid {pid}")
-        )
+    def _stopped(self, pid: int) -> bool:
+        return all(process_state(p) == "T" for p in _group_members(pid))
 
     # ----------------------------------------------------------------- internals
     def _stop(self, index: int, *, graceful: bool) -> None:

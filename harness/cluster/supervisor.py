@@ -232,30 +232,6 @@ class Supervisor(Restarts):
             self.on_event, ClusterEvent(EventKind.WORKER_KILLED, worker=index, detail=f"pid {pid}")
         )
 
-    def pause(self, index: int) -> None:
-        """SIGSTOP worker ``index``: its connections hang until :meth:`resume`."""
-        with self._lock:
-            pid = self._live_pid(index)
-            os.kill(pid, signal.SIGSTOP)
-            wait_until(
-                lambda: process_state(pid) == "T", timeout=2.0, what=f"worker {index} to stop"
-            )
-        emit(
-            self.on_event, ClusterEvent(EventKind.WORKER_PAUSED, worker=index, detail=f"pid {pid}")
-        )
-
-    def resume(self, index: int) -> None:
-        """SIGCONT a paused worker."""
-        with self._lock:
-            pid = self._live_pid(index)
-            os.kill(pid, signal.SIGCONT)
-            wait_until(
-                lambda: process_state(pid) != "T", timeout=2.0, what=f"worker {index} to resume"
-            )
-        emit(
-            self.on_event, ClusterEvent(EventKind.WORKER_RESUMED, worker=index, detail=f"pid {pid}")
-        )
-
     # ----------------------------------------------------------------- internals
     def _stop(self, index: int, *, graceful: bool) -> None:
         pid = self._pids[index]
