@@ -4,7 +4,8 @@ the checks and events around them. Private to :mod:`harness.cluster`.
 :class:`~harness.cluster.supervisor.Supervisor` (ASGI workers) and
 :class:`~harness.cluster.command.CommandSupervisor` (any command; job workers too)
 differ in how a worker is started, stopped and known to be ready; they implement
-``_stop``, ``_launch``, ``_await_ready`` and ``_restart_method`` and inherit the rest
+``_stop``, ``_launch``, ``_await_ready``, ``_restart_method`` (and ``_before_workers``)
+and inherit the rest, start included
 (pause and resume signal through ``_signal``: one process, or a command's whole group).
 """
 
@@ -17,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from harness.cluster._proc import LOOPBACK, is_alive, process_state, wait_until
 from harness.cluster.events import ClusterEvent, EventHook, EventKind, emit
@@ -63,6 +64,7 @@ class Restarts:
     restarts: list[RestartRecord]
     _n: int
     _lock: threading.RLock
+    _started: bool
     _pids: list[int]
     _logs: LogFiles
     ports: list[int]
@@ -192,6 +194,26 @@ class Restarts:
             EventKind.WORKER_RESTARTED, worker=record.index, duration=record.total_s, detail=detail
         )
         emit(self.on_event, event)
+
+    def _before_workers(self) -> None:
+        """What must run before the first worker starts (the ASGI zygote); nothing here."""
+
+    def start(self) -> Self:
+        """Start every worker and wait until all are ready; on any failure, close."""
+        try:
+            self._before_workers()
+            for index in range(self._n):
+                self._launch(index)
+            for index in range(self._n):
+                self._await_ready(index)
+        except BaseException:
+            self.close()
+            raise
+        self._started = True
+        return self
+
+    def __enter__(self) -> Self:
+        return self if self._started else self.start()
 
     # ------------------------------------------------------------------- faults
     def pause(self, index: int) -> None:

@@ -192,22 +192,6 @@ class CommandSupervisor(Restarts):
     def launch(self) -> None:
         """Nothing to preload for a command: each worker starts in :meth:`start`."""
 
-    def start(self) -> CommandSupervisor:
-        """Start every worker and wait until all are ready."""
-        try:
-            for index in range(self._n):
-                self._launch(index)
-            for index in range(self._n):
-                self._await_ready(index)
-        except BaseException:
-            self.close()
-            raise
-        self._started = True
-        return self
-
-    def __enter__(self) -> CommandSupervisor:
-        return self if self._started else self.start()
-
     def close(self) -> None:
         """Kill every worker's process group and its keeper; safe to call twice."""
         with self._lock:

@@ -169,24 +169,10 @@ class Supervisor(Restarts):
         if self.start_method == "fork" and self._zygote is None:
             self._launch_zygote()
 
-    def start(self) -> Supervisor:
-        """Start every worker and wait until all accept connections."""
-        try:
-            if self.start_method == "fork":
-                self.launch()
-                self._await_zygote()
-            for index in range(self._n):
-                self._launch(index)
-            for index in range(self._n):
-                self._await_ready(index)
-        except BaseException:
-            self.close()
-            raise
-        self._started = True
-        return self
-
-    def __enter__(self) -> Supervisor:
-        return self if self._started else self.start()
+    def _before_workers(self) -> None:
+        if self.start_method == "fork":
+            self.launch()
+            self._await_zygote()
 
     def close(self) -> None:
         """Kill every worker and the zygote; safe to call twice."""
