@@ -63,6 +63,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="seconds for the whole search, shrinking included; then it ends with what it has",
     )
+    parser.add_argument(
+        "--lanes",
+        type=whole_number("--lanes"),
+        default=2,
+        help="clusters searching at once (default 2; 1..4): an example mostly waits on the "
+        "service; a shrunk step is kept only when it fails on every lane",
+    )
+    parser.add_argument(
+        "--no-seeds",
+        dest="seeds",
+        action="store_false",
+        help="skip the seed schedules (one per common bug) run before the random search",
+    )
     parser.add_argument("--contract", type=Path, default=None, help="contract .toml file")
     parser.add_argument("--retention-s", type=number("--retention-s"), default=None)
     parser.add_argument("--scan-deadline-s", type=number("--scan-deadline-s"), default=None)
@@ -115,10 +128,13 @@ def run(args: argparse.Namespace) -> int:
         retention_s=args.retention_s,
         scan_deadline_s=args.scan_deadline_s,
         budget_s=args.budget,
+        lanes=args.lanes,
+        seeds=args.seeds,
     )
     result = explore(config, progress=print_progress)
     timing = result.timing.describe() if result.timing else "?"
-    print(f"explored {result.examples} examples in {result.seconds:.1f} s ({result.out})")
+    ran = f"{result.seeds} seeds and {result.examples} examples"
+    print(f"explored {ran} in {result.seconds:.1f} s ({result.out})")
     print(f"time base: {timing}")
     if result.replay is None or result.replay_path is None:
         print(result.summary())

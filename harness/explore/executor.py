@@ -381,6 +381,10 @@ class Example:
             done = await self.client.status(owner, scan_id, pin=target)
             # not_found will not turn into complete on this worker: stop, the poll is recorded
             if done.outcome != "ok" or done.body_status in ("complete", "failed", "not_found"):
+                if then is not None and done.body_status in ("complete", "failed"):
+                    # the other worker at once: both must agree that the scan ended (one
+                    # answering from a read made before the end says it is still running)
+                    await self.client.status(owner, scan_id, pin=pin if target == then else then)
                 return
             if time.monotonic() >= until:
                 return

@@ -19,7 +19,7 @@ scanproof replay scanproof-runs/explore-.../shrunk.toml --repeat 10 --preset cla
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import datetime as dt
 import os
 import threading
@@ -29,31 +29,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase
 from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase
-from hypothesis.errors import HypothesisException
-from hypothesis.stateful import (
-    RuleBasedStateMachine,
-    initialize,
-    precondition,
-    rule,
-    run_state_machine_as_test,
-)
+from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
 from harness.cluster import Cluster
 from harness.errors import InfrastructureError, UsageError
-from harness.explore.executor import (
-    ASSETS,
-    Example,
-    ServiceTiming,
-    read_timing,
-    reset_cluster,
-)
+from harness.explore.executor import ASSETS, ServiceTiming, read_timing
 from harness.explore.steps import RULES, ReplayFile, Step, contract_digest, dumps_replay
 from harness.history import schema as S
 from harness.targets import reference
 from harness.targets.contract import KEY_CLASSES, Contract
+from scenarios.stateful.search import Lane, Shared, ShrinkBudgetSpent, Ticker, search
 
 DEFAULT_TIME_SCALE: Final = 0.003  # a scan takes ~0.5 s: examples stay quick
 PROFILE_ENV: Final = "SCANPROOF_HYPOTHESIS_PROFILE"
@@ -78,14 +66,6 @@ _PAUSES: Final = (5.0, 10.0, 20.0)  # below sound's 30 s worker lease
 _DOWNS: Final = (0.0, 10.0, 30.0)
 PROGRESS_EVERY_S: Final = 4.0  # a progress line at least this often while exploring
 Progress = Callable[[str], None]
-
-
-class _ShrinkBudgetSpent(BaseException):
-    """Stops hypothesis's shrinking (a BaseException: hypothesis does not catch it)."""
-
-
-class _BudgetSpent(_ShrinkBudgetSpent):
-    """The overall ``--budget`` is spent: the search (or its shrinking) ends here."""
 
 
 def _waits(timing: ServiceTiming) -> tuple[float, ...]:
@@ -141,6 +121,10 @@ class ExploreConfig:
     scan_deadline_s: float | None = None
     budget_s: float | None = None  # real seconds for the whole exploration, shrinking included
     progress_every_s: float = PROGRESS_EVERY_S
+    # clusters searching at once (an example mostly waits on the service); every
+    # minimisation candidate runs on each and is kept only when all show the failure
+    lanes: int = 2
+    seeds: bool = True  # run harness.explore.seeds' schedules before the random search
 
     def __post_init__(self) -> None:
         bad = [c for c in self.classes if c not in S.ANOMALY_CLASSES]
@@ -163,6 +147,8 @@ class ExploreConfig:
             raise UsageError(f"--time-scale {self.time_scale}: must be in (0, 1]")
         if self.budget_s is not None and not self.budget_s > 0:
             raise UsageError(f"--budget {self.budget_s}: must be > 0 seconds")
+        if not 1 <= self.lanes <= 4:
+            raise UsageError(f"--lanes {self.lanes}: must be 1..4 (each lane is one cluster)")
 
     @property
     def is_reference(self) -> bool:
@@ -192,91 +178,24 @@ class ExploreResult:
     reset_s: tuple[float, ...]  # clean-state cost of each example
     timing: ServiceTiming | None = None  # the time base the examples ran on
     budget_spent: bool = False  # the search ended at --budget
+    seeds: int = 0  # seed schedules run before the examples (harness.explore.seeds)
 
     def summary(self) -> str:
         """``nothing found in 100 examples / 93.2 s`` or what was found."""
+        ran = (
+            f"{self.seeds} seeds and {self.examples} examples"
+            if self.seeds
+            else (f"{self.examples} examples")
+        )
         if not self.found:
             cut = " (budget spent)" if self.budget_spent else ""
-            return f"nothing found in {self.examples} examples / {self.seconds:.1f} s{cut}"
+            return f"nothing found in {ran} / {self.seconds:.1f} s{cut}"
         steps = len(self.replay.steps) if self.replay else 0
         found = ", ".join(f"{k} {v}" for k, v in self.found.items())
-        return f"found {found} in {steps} steps ({self.examples} examples / {self.seconds:.1f} s)"
+        return f"found {found} in {steps} steps ({ran} / {self.seconds:.1f} s)"
 
 
-@dataclass
-class _Shared:
-    """State that outlives one example (the machine object is rebuilt for each)."""
-
-    cluster: Cluster
-    loop: asyncio.Runner
-    timing: ServiceTiming
-    config: ExploreConfig
-    directory: Path
-    progress: Progress | None
-    examples: int = 0
-    failures: list[tuple[tuple[tuple[Step, tuple[int, ...]], ...], dict[str, int]]] = field(
-        default_factory=list
-    )
-    infra: list[str] = field(default_factory=list)
-    first_failure_at: float | None = None
-    reset_s: list[float] = field(default_factory=list)
-    began: float = field(default_factory=time.perf_counter)
-    phase: str = "searching"
-    budget_spent: bool = False
-    minimised: int | None = None  # steps of the minimised failure so far
-    whole: dict[int, tuple[Step, ...]] = field(default_factory=dict)  # failure -> all its steps
-
-    def over_budget(self, ahead_s: float = 0.0) -> bool:
-        """Whether the budget is spent (or will be, ``ahead_s`` seconds from now)."""
-        budget = self.config.budget_s
-        return budget is not None and time.perf_counter() - self.began + ahead_s > budget
-
-    def check_budget(self) -> None:
-        """Raise :class:`_BudgetSpent` once the overall budget is spent."""
-        if self.over_budget():
-            self.budget_spent = True
-            raise _BudgetSpent
-
-    def best(self) -> str:
-        if not self.failures:
-            return "none yet"
-        steps, found = min(self.failures, key=lambda f: len(f[0]))
-        return f"{next(iter(found))} in {self.minimised or len(steps)} steps"
-
-    def status(self) -> str:
-        """One progress line: examples, best candidate, elapsed and budget."""
-        budget = self.config.budget_s
-        of = f" of {budget:.0f} s budget" if budget is not None else " (no budget)"
-        return (
-            f"explore: {self.phase}: {self.examples} examples, best: {self.best()}, "
-            f"{time.perf_counter() - self.began:.0f} s{of}"
-        )
-
-
-class _Ticker:
-    """Prints ``status()`` every ``every_s`` seconds from a thread until stopped (a step
-    may block the main thread for a whole scan)."""
-
-    def __init__(self, status: Callable[[], str], progress: Progress, every_s: float) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._tick, args=(status, progress, every_s), daemon=True
-        )
-
-    def _tick(self, status: Callable[[], str], progress: Progress, every_s: float) -> None:
-        while not self._stop.wait(every_s):
-            progress(status())
-
-    def __enter__(self) -> _Ticker:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def _machine(shared: _Shared) -> type[RuleBasedStateMachine]:
+def _machine(shared: Shared, lane: Lane) -> type[RuleBasedStateMachine]:
     cfg = shared.config
     allowed = frozenset(cfg.rules)
     pins = st.integers(-1, cfg.workers - 1)
@@ -294,23 +213,13 @@ def _machine(shared: _Shared) -> type[RuleBasedStateMachine]:
             if shared.first_failure_at is not None and (
                 time.perf_counter() - shared.first_failure_at > cfg.shrink_budget_s
             ):
-                raise _ShrinkBudgetSpent
-            shared.check_budget()
-            shared.examples += 1
-            shared.reset_s.append(reset_cluster(shared.cluster, path=cfg.contract.meta_path))
-            self.ex = Example(
-                shared.cluster,
-                shared.loop,
-                shared.directory,
-                timing=shared.timing,
-                tenants=cfg.tenants,
-                label=f"example-{shared.examples}",
-                contract=cfg.contract,
-            )
+                raise ShrinkBudgetSpent
+            shared.check(lane)
+            self.ex = shared.example(lane)
             self.steps: list[tuple[Step, tuple[int, ...]]] = []
 
         def _do(self, step: Step) -> None:
-            shared.check_budget()
+            shared.check(lane)
             try:
                 served = self.ex.run(step)
             except InfrastructureError as exc:
@@ -408,89 +317,23 @@ def _machine(shared: _Shared) -> type[RuleBasedStateMachine]:
             self._do(Step(rule="redis_stall", seconds=seconds))
 
         def teardown(self) -> None:
-            counts = self.ex.close_and_judge()
-            found = {c: counts[c] for c in cfg.classes if counts.get(c, 0) > 0}
-            # found is in cfg.classes order: the first one names the failure
+            found = shared.found(self.ex.close_and_judge())
             if not found:
                 self.ex.writer.path.unlink(missing_ok=True)  # keep only failing histories
                 return
+            # found is in cfg.classes order: the first one names the failure.
             first = next(iter(found))
             # Only the steps up to the one that showed it: later ones cannot have caused it.
             until = self.ex.steps_until(first) or len(self.steps)
-            shared.whole[len(shared.failures)] = tuple(s for s, _ in self.steps)
-            shared.failures.append((tuple(self.steps[:until]), found))
-            if shared.first_failure_at is None:
-                shared.first_failure_at = time.perf_counter()
-                shared.phase = "shrinking"
-                if shared.progress is not None:
-                    shared.progress(f"explore: first failure: {shared.best()}; shrinking")
-            first = next(iter(found))
+            shared.record(lane, tuple(self.steps), until, found)
             raise _ANOMALY[first](f"{first}: {found} after {len(self.steps)} steps")
 
     return ScanMachine
 
 
-_PINNABLE: Final = frozenset({"discover", "rediscover", "status", "results", "probe"})
-
-
-def _pinned(steps: tuple[tuple[Step, tuple[int, ...]], ...]) -> tuple[Step, ...]:
-    """A step sent through the router whose requests one worker served is pinned to it,
-    so its replay does not depend on the router's rotation. A probe whose two requests
-    went to two workers stays routed (each example aligns the rotation the same way)."""
-    out = []
-    for step, served in steps:
-        if step.rule in _PINNABLE and step.pin < 0 and len(set(served)) == 1 and served[0] >= 0:
-            step = replace(step, pin=served[0])
-        out.append(step)
-    return tuple(out)
-
-
-def _run_steps(shared: _Shared, steps: tuple[Step, ...], label: str) -> dict[str, int]:
-    shared.reset_s.append(reset_cluster(shared.cluster, path=shared.config.contract.meta_path))
-    example = Example(
-        shared.cluster,
-        shared.loop,
-        shared.directory,
-        timing=shared.timing,
-        tenants=shared.config.tenants,
-        label=label,
-        contract=shared.config.contract,
-    )
-    try:
-        for step in steps:
-            example.run(step)
-    finally:
-        counts = example.close_and_judge()
-    return {c: counts[c] for c in shared.config.classes if counts.get(c, 0) > 0}
-
-
-_MAX_MINIMISE_RUNS: Final = 60
-
-
-def _minimise(
-    shared: _Shared, steps: tuple[Step, ...], target: str, found: dict[str, int]
-) -> tuple[tuple[Step, ...], dict[str, int]]:
-    """Drop one step at a time (last first) while ``target`` still shows: every
-    candidate is replayed from clean state, so what is kept reproduces."""
-    runs = 0
-    changed = True
-    shared.phase = "minimising"
-    shared.minimised = len(steps)
-    last_s = 0.0  # the last run's seconds: a run that would end past the budget is not begun
-    while changed and runs < _MAX_MINIMISE_RUNS:
-        changed = False
-        for i in reversed(range(1, len(steps))):  # step 0 starts the first scan
-            if runs >= _MAX_MINIMISE_RUNS or i >= len(steps) or shared.over_budget(last_s):
-                continue
-            candidate = steps[:i] + steps[i + 1 :]
-            runs += 1
-            begin = time.perf_counter()
-            got = _run_steps(shared, candidate, f"minimise-{runs}")
-            last_s = time.perf_counter() - begin
-            if target in got:
-                steps, found, changed = candidate, got, True
-                shared.minimised = len(steps)
-    return steps, found
+def _close_lane(lane: Lane, stop: threading.Event) -> None:
+    """Close a lane before its cluster; interrupted (``stop`` set): do not wait for it."""
+    lane.close(wait=not stop.is_set())
 
 
 def _service_env(cfg: ExploreConfig) -> dict[str, str]:
@@ -523,30 +366,37 @@ def explore(cfg: ExploreConfig, *, progress: Progress | None = None) -> ExploreR
         options["stateful_step_count"] = cfg.step_count
     begin = time.perf_counter()
     say = progress or (lambda line: None)
-    with (
-        Cluster.start(app=cfg.app, workers=cfg.workers, redis=cfg.redis, env=env) as cluster,
-        asyncio.Runner() as loop,
-    ):
-        ticking: list[_Shared] = []
+    ticking: list[Shared] = []
+    stop = threading.Event()  # set on Ctrl-C: the lanes stop, and are not waited for
 
-        def status() -> str:
-            if ticking:
-                return ticking[0].status()
-            return f"explore: calibrating the time base, {time.perf_counter() - begin:.0f} s"
+    def status() -> str:
+        if ticking:
+            return ticking[0].status()
+        return (
+            f"explore: starting and calibrating the time base, {time.perf_counter() - begin:.0f} s"
+        )
 
-        with _Ticker(status, say, cfg.progress_every_s):
-            timing = read_timing(
-                cluster,
-                cfg.contract,
-                retention_s=cfg.retention_s,
-                scan_deadline_s=cfg.scan_deadline_s,
-                time_scale=None if cfg.is_reference else cfg.time_scale,
-                calibrate_dir=out / "calibration",
-                progress=say,
+    with contextlib.ExitStack() as stack, Ticker(status, say, cfg.progress_every_s):
+        lanes = []
+        for index in range(cfg.lanes):
+            cluster = stack.enter_context(
+                Cluster.start(app=cfg.app, workers=cfg.workers, redis=cfg.redis, env=env)
             )
-            shared = _Shared(cluster, loop, timing, cfg, out / "examples", progress, began=begin)
-            ticking.append(shared)
-            steps, found = _search(shared, options, say)
+            lane = Lane(index, cluster)
+            stack.callback(_close_lane, lane, stop)
+            lanes.append(lane)
+        timing = read_timing(
+            lanes[0].cluster,
+            cfg.contract,
+            retention_s=cfg.retention_s,
+            scan_deadline_s=cfg.scan_deadline_s,
+            time_scale=None if cfg.is_reference else cfg.time_scale,
+            calibrate_dir=out / "calibration",
+            progress=say,
+        )
+        shared = Shared(lanes, timing, cfg, out / "examples", progress, began=begin, stop=stop)
+        ticking.append(shared)
+        steps, found = search(shared, options, say, lambda lane: _machine(shared, lane))
     seconds = time.perf_counter() - begin
     result = ExploreResult(
         found={},
@@ -554,6 +404,7 @@ def explore(cfg: ExploreConfig, *, progress: Progress | None = None) -> ExploreR
         replay_path=None,
         command="",
         examples=shared.examples,
+        seeds=shared.seeds_run,
         seconds=seconds,
         out=out,
         reset_s=tuple(shared.reset_s),
@@ -585,35 +436,3 @@ def explore(cfg: ExploreConfig, *, progress: Progress | None = None) -> ExploreR
         target += f" --contract {cfg.contract_file}"
     command = f"scanproof replay {path} --repeat 10 {target}"
     return replace(result, found=found, replay=replay, replay_path=path, command=command)
-
-
-def _search(
-    shared: _Shared, options: dict[str, Any], say: Progress
-) -> tuple[tuple[Step, ...], dict[str, int]]:
-    """Hypothesis's search and shrinking, then the minimisation by replay: the
-    smallest failure's steps and what it showed (empty when nothing was found)."""
-    try:
-        run_state_machine_as_test(_machine(shared), settings=settings(**options))
-    except InfrastructureError:
-        raise
-    except (_ShrinkBudgetSpent, AssertionError, HypothesisException, ExceptionGroup) as exc:
-        if shared.infra:
-            raise InfrastructureError(shared.infra[-1]) from None
-        if not shared.failures and not shared.budget_spent:
-            # hypothesis itself gave up (a health check, say)
-            raise InfrastructureError(f"hypothesis: {type(exc).__name__}: {exc}") from exc
-    if not shared.failures:
-        return (), {}
-    say(f"explore: found {shared.best()}; minimising by replay")
-    # The smallest failing example seen (of equal size, the latest).
-    index = min(reversed(range(len(shared.failures))), key=lambda i: len(shared.failures[i][0]))
-    best, found = shared.failures[index]
-    target = next(iter(found))
-    steps = _pinned(best)
-    # Cut short and pinned: keep it only if the failure stays (else the example as it ran)
-    got = _run_steps(shared, steps, "pinned")
-    if target in got:
-        found = got
-    else:
-        steps = shared.whole[index]
-    return _minimise(shared, steps, target, found)

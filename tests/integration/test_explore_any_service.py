@@ -1,13 +1,11 @@
 """Explore and replay on services that are not the reference: the zoo's own contracts,
 no meta endpoint, a calibrated time base, and slow scans.
 
-Each test starts one real cluster (4 worker processes, a real redis-server) of a
-zoo variant (tests/zoo) with the ``ci`` profile (derandomized). The time base is
-calibrated (none of these contracts states one): 3 fault-free scans, 2-3 s on
-jobs, ~10 s on tasks and batches, inside the budget.
-
-Targeted rules where the whole rule set cannot fit a 90 s budget on 8-10 s scans
-(tasks, batches): every example that waits for a scan costs ~10 s there.
+Each test starts real clusters (two lanes of 4 worker processes and a real
+redis-server each) of a zoo variant (tests/zoo) with the ``ci`` profile
+(derandomized) and every rule. The time base is calibrated (none of these
+contracts states one): 3 fault-free scans, 2-3 s on jobs, ~10 s on tasks and
+batches, inside the budget.
 """
 
 from __future__ import annotations
@@ -83,22 +81,29 @@ def test_per_process_state_is_found_shrunk_and_replays(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(360)
 def test_stale_per_process_cache_is_found_shrunk_and_replays(tmp_path: Path) -> None:
-    """tasks:app_stale_cache: each worker serves what it read up to 4 s ago."""
+    """tasks:app_stale_cache: each worker serves what it read up to 4 s ago (8-10 s tasks)."""
     _found_and_replayed(
-        "tests.zoo.tasks:app_stale_cache",
-        "tasks.toml",
-        "progress_regression",
-        tmp_path,
-        rules=("discover", "alternate", "status"),
+        "tests.zoo.tasks:app_stale_cache", "tasks.toml", "progress_regression", tmp_path
     )
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
+def test_shared_result_slot_is_found_shrunk_and_replays(tmp_path: Path) -> None:
+    """batches:app_shared_slot: a user's second batch with the same ticker overwrites the
+    first one's record, whose status then carries the second's id (8-10 s batches)."""
+    _found_and_replayed("tests.zoo.batches:app_shared_slot", "batches.toml", "wrong_scan", tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
 def test_correct_jobs_pass_100_examples(tmp_path: Path) -> None:
-    result = _explore("tests.zoo.jobs:app", "jobs.toml", tmp_path, max_examples=100, budget_s=240.0)
+    """Issue 17 asks for 100 examples in <= 120 s; measured 87 s on the quiet machine
+    (docs/BENCHMARKS.md). The budget here leaves room for a loaded CI machine."""
+    result = _explore("tests.zoo.jobs:app", "jobs.toml", tmp_path, max_examples=100, budget_s=180.0)
     assert not result.found, result.summary()
     assert result.examples >= 100, result.summary()
+    assert result.seeds == 7, result.summary()  # every seed ran, and passed
     assert not result.budget_spent, result.summary()
 
 

@@ -114,6 +114,11 @@ CASES = [
         "--shrink-budget nan: must be a finite",
     ),
     _case(
+        "explore-lanes-too-many",
+        "explore --out out --lanes 9",
+        "--lanes 9: must be 1..4 (each lane is one cluster)",
+    ),
+    _case(
         "explore-retention-negative",
         "explore --out out --retention-s -1",
         "--retention-s -1: must be",
