@@ -78,12 +78,29 @@ class Lane:
             self._runner = asyncio.Runner()
         return self._runner
 
+    def cancel(self) -> None:
+        """Cancel what the lane's loop runs (from another thread): Ctrl-C must not wait
+        for a step that sleeps through a scan."""
+        runner = self._runner
+        if runner is None:
+            return
+        try:
+            loop = runner.get_loop()
+            loop.call_soon_threadsafe(_cancel_all, loop)
+        except RuntimeError:  # closed already
+            pass
+
     def close(self, *, wait: bool = True) -> None:
         """Close the loop in its thread; ``wait=False`` (interrupted): leave a step that
         is still running to end on its own (its cluster is about to be stopped)."""
         if wait and self._runner is not None:
             self.pool.submit(self._runner.close).result()
         self.pool.shutdown(wait=wait, cancel_futures=True)
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
 
 
 @dataclass(eq=False)
@@ -211,6 +228,8 @@ def _await(shared: Shared, futures: Sequence[cf.Future[Any]]) -> list[Any]:
                 break
     except KeyboardInterrupt:
         shared.stop.set()
+        for lane in shared.lanes:
+            lane.cancel()
         raise
     return [f.result() for f in futures]
 

@@ -11,6 +11,8 @@ batches, inside the budget.
 from __future__ import annotations
 
 import itertools
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -21,6 +23,7 @@ import pytest
 from harness.explore.replay import ReplayOptions, replay
 from harness.targets.contract import load_contract
 from scenarios.stateful import ExploreConfig, ExploreResult, explore
+from tests.processes import assert_all_gone, record
 
 pytestmark = [pytest.mark.processes, pytest.mark.real_redis]
 ZOO = Path(__file__).resolve().parents[1] / "zoo"
@@ -138,3 +141,63 @@ def test_progress_lines_at_least_every_5_s_and_budget_ends_clean(tmp_path: Path)
     assert "nothing found in " in out, out
     assert "time base: time scale" in out, out
     assert "(calibration: 3 scans" in out, out
+
+
+@pytest.mark.slow  # ~20 s
+@pytest.mark.timeout(120)
+def test_ctrl_c_during_a_long_wait_ends_at_once_and_leaves_no_process(tmp_path: Path) -> None:
+    """SIGINT while a lane sleeps in a step (the retention seed waits half of a stated
+    200 s retention after its 8-10 s task ended): exit 130 within 3 s and every
+    process of both clusters gone. The step is cancelled, not waited for."""
+    out = tmp_path / "out"
+    command = [
+        sys.executable, "-m", "harness", "explore",
+        "--app", "tests.zoo.tasks:app", "--contract", str(ZOO / "tasks.toml"),
+        "--time-scale", "0.05", "--scan-deadline-s", "30", "--retention-s", "200",
+        "--rules", "discover,status,results,wait_complete,wait",
+        "--redis", "server", "--out", str(out),
+    ]  # fmt: skip
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        assert proc.stderr is not None
+        lines: list[str] = []
+        for line in proc.stderr:  # progress lines every 4 s: one past the task's end
+            lines.append(line.rstrip())
+            elapsed = re.search(r", (\d+) s \(no budget\)$", line)
+            if line.startswith("explore: seeds: ") and elapsed and int(elapsed[1]) >= 16:
+                break
+        assert lines, proc.wait(5)
+        assert lines[-1].startswith("explore: seeds: "), (lines, proc.wait(5))
+        tree = record(_descendants(proc.pid))
+        assert len(tree) >= 2 * 6, tree  # two clusters: Redis, router, zygote, workers
+        proc.send_signal(signal.SIGINT)
+        began = time.monotonic()
+        assert proc.wait(timeout=30) == 130, lines
+        took = time.monotonic() - began
+    # It was interrupted in the wait: the task was seen complete, its results not asked.
+    shards = [p.read_text() for p in (out / "examples").glob("seed-*.jsonl")]
+    (waited,) = [s for s in shards if '"body_status":"complete"' in s]
+    assert '"kind":"results"' not in waited
+    assert took <= 3.0, f"exit took {took:.1f} s after SIGINT"
+    assert_all_gone(tree, seconds=2.0)
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_bytes() if entry.name.isdigit() else b""
+        except OSError:
+            continue
+        if stat:
+            ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
