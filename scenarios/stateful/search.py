@@ -8,9 +8,10 @@ same time on two cores. The search goes in three phases:
 1. **seeds** (:mod:`harness.explore.seeds`): one short schedule per kind of bug,
    cheapest first, each lane taking the next one; the first that fails ends it;
 2. **random search**, only when every seed passed: Hypothesis on every lane at
-   once, ``max_examples`` shared between them (lane *k* > 0 draws from its own
-   fixed seed under the derandomized ``ci`` profile, so a run is still the same
-   examples every time); once a lane fails, the other lanes stop and that lane's
+   once until they have run ``max_examples`` examples between them (lane *k* > 0
+   draws from its own fixed seed under the derandomized ``ci`` profile, so each
+   lane draws the same examples every run; which lane runs the last few depends
+   on timing); once a lane fails, the other lanes stop and that lane's
    Hypothesis shrinks for ``shrink_budget_s``;
 3. **minimisation by replay**: the smallest failure is pinned to the workers that
    served it, then its steps are dropped one at a time. A candidate runs on every
@@ -59,6 +60,10 @@ class BudgetSpent(ShrinkBudgetSpent):
 
 class Stopped(ShrinkBudgetSpent):
     """Another lane found a failure, or the user interrupted: this lane stops."""
+
+
+class Enough(ShrinkBudgetSpent):
+    """The lanes have run ``max_examples`` examples between them."""
 
 
 @dataclass(eq=False)
@@ -113,6 +118,7 @@ class Shared:
     directory: Path
     progress: Progress | None
     examples: int = 0
+    max_examples: int | None = None  # the random search's examples, all lanes together
     seeds_run: int = 0
     failures: list[tuple[Ran, dict[str, int]]] = field(default_factory=list)
     whole: dict[int, tuple[Step, ...]] = field(default_factory=dict)  # failure -> its steps
@@ -145,6 +151,9 @@ class Shared:
         """A fresh example on ``lane`` from clean state (numbered when no ``label``)."""
         with self.lock:
             if label is None:
+                cap = self.max_examples if self.first_failure_at is None else None
+                if cap is not None and self.examples >= cap:
+                    raise Enough  # (shrinking runs past it, bounded by its own budget)
                 self.examples += 1
                 label = f"example-{self.examples}"
         reset = reset_cluster(lane.cluster, path=self.config.contract.meta_path)
@@ -292,7 +301,20 @@ def _hypothesis(
     except InfrastructureError:
         raise
     except (ShrinkBudgetSpent, AssertionError, HypothesisException, ExceptionGroup) as exc:
-        return exc
+        return _our_stop(exc) or exc
+    return None
+
+
+def _our_stop(exc: BaseException) -> ShrinkBudgetSpent | None:
+    """The stop we raised, when Hypothesis reports it as another error: a stop raised
+    before an example drew anything reads to its engine as flaky data generation."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ShrinkBudgetSpent):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
     return None
 
 
@@ -302,19 +324,16 @@ def _run_lanes(
     machine_for: Callable[[Lane], type[RuleBasedStateMachine]],
 ) -> None:
     shared.phase = "searching"
-    total = int(options["max_examples"])
-    n = len(shared.lanes)
+    # Shared work, not shares: the lanes draw until they have run max_examples between
+    # them (a lane that drew long waits does fewer), each also bounded by it alone.
+    shared.max_examples = int(options["max_examples"])
     futures = []
     for lane in shared.lanes:
-        share = total // n + (1 if lane.index < total % n else 0)
-        if not share:
-            continue
         machine = machine_for(lane)
         if options.get("derandomize") and lane.index:
             # its own fixed seed: the same examples every run, not lane 0's again
             machine._hypothesis_internal_use_seed = lane.index
-        lane_options = options | {"max_examples": share}
-        futures.append(lane.pool.submit(_hypothesis, machine, lane_options))
+        futures.append(lane.pool.submit(_hypothesis, machine, options))
     ended = _await(shared, futures)
     if shared.infra:
         raise InfrastructureError(shared.infra[-1])

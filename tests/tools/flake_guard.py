@@ -6,11 +6,14 @@ makes the load on purpose. The burner is ``--burners`` busy-looping processes
 
     python tests/tools/flake_guard.py -n 5 tests/integration/test_run_toy_app.py
     python tests/tools/flake_guard.py -n 5 -m processes tests/integration
+    python tests/tools/flake_guard.py -n 1 -m "slow and processes" --logs guard/ tests
 
 Each round is one pytest process over the given selection; the script prints,
 per round, the pass/fail counts and the failing test ids, then a summary line
 ``flake guard: N rounds, F failed rounds, tests that failed: ...``. Exit 1 when
-any round failed, 0 otherwise, 2 for bad arguments.
+any round failed, 0 otherwise, 2 for bad arguments. ``--logs DIR`` keeps each
+round's whole pytest output (tracebacks, the slowest durations) as
+``DIR/round-<k>.log``.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-m", "--marker", default="", help="a pytest -m expression")
     parser.add_argument("--burners", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per round")
+    parser.add_argument("--logs", type=Path, default=None, help="keep each round's output here")
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.burners < 0:
         parser.error(f"--rounds {args.rounds} / --burners {args.burners}: must be >= 1 / >= 0")
@@ -62,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
             ids = _FAILED.findall(done.stdout)
             summary = _SUMMARY.findall(done.stdout)
             took = time.monotonic() - started
+            if args.logs is not None:
+                args.logs.mkdir(parents=True, exist_ok=True)
+                log = args.logs / f"round-{round_no}.log"
+                log.write_text(done.stdout + done.stderr, encoding="utf-8")
             line = summary[-1] if summary else f"pytest exited {done.returncode}"
             print(f"round {round_no}/{args.rounds}: {line} ({took:.0f} s)", flush=True)
             for test_id in ids:
