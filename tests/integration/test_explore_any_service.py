@@ -23,7 +23,7 @@ import pytest
 from harness.explore.replay import ReplayOptions, replay
 from harness.targets.contract import load_contract
 from scenarios.stateful import ExploreConfig, ExploreResult, explore
-from tests.processes import assert_all_gone, record
+from tests.processes import assert_all_gone, descendants, record
 
 pytestmark = [pytest.mark.processes, pytest.mark.real_redis]
 ZOO = Path(__file__).resolve().parents[1] / "zoo"
@@ -169,7 +169,7 @@ def test_ctrl_c_during_a_long_wait_ends_at_once_and_leaves_no_process(tmp_path: 
                 break
         assert lines, proc.wait(5)
         assert lines[-1].startswith("explore: seeds: "), (lines, proc.wait(5))
-        tree = record(_descendants(proc.pid))
+        tree = record(descendants(proc.pid))
         assert len(tree) >= 2 * 6, tree  # two clusters: Redis, router, zygote, workers
         proc.send_signal(signal.SIGINT)
         began = time.monotonic()
@@ -181,23 +181,3 @@ def test_ctrl_c_during_a_long_wait_ends_at_once_and_leaves_no_process(tmp_path: 
     assert '"kind":"results"' not in waited
     assert took <= 3.0, f"exit took {took:.1f} s after SIGINT"
     assert_all_gone(tree, seconds=2.0)
-
-
-def _descendants(pid: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        try:
-            stat = (entry / "stat").read_bytes() if entry.name.isdigit() else b""
-        except OSError:
-            continue
-        if stat:
-            ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
-            children.setdefault(ppid, []).append(int(entry.name))
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found

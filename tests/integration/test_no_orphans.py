@@ -22,35 +22,11 @@ import pytest
 
 from harness import Cluster
 from harness.cluster._proc import is_alive
-from tests.processes import assert_all_gone, record
+from tests.processes import assert_all_gone, descendants, record
 
 pytestmark = pytest.mark.processes
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_bytes()
-        except OSError:
-            continue
-        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
-        tree.setdefault(ppid, []).append(int(entry.name))
-    return tree
-
-
-def _descendants(pid: int) -> set[int]:
-    tree, found, todo = _children(), set(), [pid]
-    while todo:
-        for child in tree.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
 
 
 def _start_up(*extra: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -88,7 +64,7 @@ def test_up_tears_everything_down_on_signal_and_exits_0(signum: int) -> None:
     proc, output = _start_up("--workers", "2", "--redis", "embedded")
     url = _router_url(output)
     assert httpx.get(f"{url}/whoami").status_code == 200
-    tree = record(_descendants(proc.pid))
+    tree = record(descendants(proc.pid))
     assert len(tree) >= 5  # Redis, router, workers' parent, 2 workers
     proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=15)
@@ -104,7 +80,7 @@ def test_up_tears_everything_down_on_signal_and_exits_0(signum: int) -> None:
 )
 def test_sigkill_of_up_still_leaves_nothing_behind(redis: str) -> None:
     proc, _ = _start_up("--workers", "2", "--redis", redis)
-    tree = record(_descendants(proc.pid))
+    tree = record(descendants(proc.pid))
     assert len(tree) >= 5
     proc.kill()
     proc.communicate(timeout=10)
@@ -120,7 +96,7 @@ def test_up_prints_every_address() -> None:
         assert "redis://127.0.0.1:" in redis_line
         assert "--redis auto picked" in redis_line
         worker_pids = {int(ln.split()[-1]) for ln in lines if ln.startswith("worker")}
-        assert worker_pids <= _descendants(proc.pid)
+        assert worker_pids <= descendants(proc.pid)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=15)
@@ -153,7 +129,7 @@ def test_sigkill_of_a_python_harness_using_the_api_leaves_nothing_behind() -> No
     )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"
-    tree = record(_descendants(proc.pid))
+    tree = record(descendants(proc.pid))
     assert len(tree) >= 5
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=10)
