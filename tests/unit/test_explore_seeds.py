@@ -1,4 +1,4 @@
-"""Explore's seed schedules (harness.explore.seeds), and how a stopped lane is read.
+"""The seed schedules explore runs before its random search (harness.explore.seeds).
 
 Pure unit tests: no cluster. What a user would notice: a seed never uses a rule
 they excluded with ``--rules``, never names a worker or tenant the exploration
@@ -74,25 +74,3 @@ def test_the_retention_wait_is_half_the_promise_on_the_service_clock() -> None:
     slow = ServiceTiming(time_scale=0.5, retention_s=60.0, scan_deadline_s=30.0)
     (ttl,) = [s for s in seeds(slow, workers=4, tenants=2) if s.name.startswith("results")]
     assert [s.seconds for s in ttl.steps if s.rule == "wait"] == [60.0]
-
-
-def test_a_stop_hypothesis_reports_as_flaky_generation_is_still_our_stop() -> None:
-    """A lane stopped before an example drew anything (enough examples, another lane's
-    failure, the budget): Hypothesis's engine reports FlakyStrategyDefinition with the
-    stop as its context; explore must read it as the stop, not as Hypothesis giving up."""
-    from hypothesis.errors import FlakyStrategyDefinition
-
-    from scenarios.stateful.search import Enough, _our_stop
-
-    stop = Enough()
-    try:
-        try:
-            raise stop
-        except Enough:
-            raise FlakyStrategyDefinition("Inconsistent data generation!") from None
-    except FlakyStrategyDefinition as exc:
-        reported = exc
-    assert reported.__context__ is stop
-    assert _our_stop(reported) is stop
-    assert _our_stop(FlakyStrategyDefinition("a real one")) is None
-    assert _our_stop(AssertionError("wrong_scan")) is None
