@@ -41,6 +41,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retention-s", type=number("--retention-s"), default=None)
     parser.add_argument("--scan-deadline-s", type=number("--scan-deadline-s"), default=None)
     parser.add_argument("--out", type=Path, default=None, help="where the histories go")
+    parser.add_argument(
+        "--lanes",
+        type=whole_number("--lanes"),
+        default=2,
+        help="clusters the repeats are shared between (default 2; 1..4)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
             retention_s=args.retention_s,
             scan_deadline_s=args.scan_deadline_s,
             out=args.out,
+            lanes=args.lanes,
         ),
         progress=print_progress,
     )

@@ -23,9 +23,11 @@ harness.errors.UsageError: --repeat 0: must be 1..1000
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import datetime as dt
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +36,7 @@ from typing import Any, Final
 from harness.cluster import Cluster
 from harness.errors import UsageError
 from harness.explore.executor import Example, ServiceTiming, read_timing, reset_cluster
+from harness.explore.lanes import Lane, await_all
 from harness.explore.steps import (
     ReplayFile,
     Step,
@@ -80,10 +83,13 @@ class ReplayOptions:
     retention_s: float | None = None
     scan_deadline_s: float | None = None
     out: Path | None = None
+    lanes: int = 2  # clusters the repeats are shared between (harness.explore.lanes)
 
     def __post_init__(self) -> None:
         if not 1 <= self.repeat <= MAX_REPEAT:
             raise UsageError(f"--repeat {self.repeat}: must be 1..{MAX_REPEAT}")
+        if not 1 <= self.lanes <= 4:
+            raise UsageError(f"--lanes {self.lanes}: must be 1..4 (each lane is one cluster)")
         if self.time_scale is not None and not 0 < self.time_scale <= 1:
             raise UsageError(f"--time-scale {self.time_scale}: must be in (0, 1]")
 
@@ -177,6 +183,57 @@ def _cluster(options: ReplayOptions, workers: int, env: dict[str, str]) -> Clust
     return Cluster.start(app=options.app, workers=workers, redis=options.redis, env=env)
 
 
+def _close(lane: Lane, stop: threading.Event) -> None:
+    lane.close(wait=not stop.is_set())  # interrupted: do not wait for a step under way
+
+
+def _repeats(
+    file: ReplayFile,
+    options: ReplayOptions,
+    lanes: list[Lane],
+    timing: ServiceTiming,
+    out: Path,
+    stop: threading.Event,
+    progress: Callable[[str], None] | None,
+) -> list[dict[str, int]]:
+    """Every repeat's counts, in repeat order; the lanes take the next repeat in turn."""
+    todo = deque(range(options.repeat))
+    counts: dict[int, dict[str, int]] = {}
+    lock = threading.Lock()
+
+    def work(lane: Lane) -> None:
+        while True:
+            with lock:
+                if not todo or stop.is_set():
+                    return
+                k = todo.popleft()
+            reset_cluster(lane.cluster, path=options.contract.meta_path)
+            example = Example(
+                lane.cluster,
+                lane.loop(),
+                out,
+                timing=timing,
+                tenants=file.tenants,
+                label=f"repeat-{k}",
+                contract=options.contract,
+            )
+            try:
+                for step in file.steps:
+                    example.run(step)
+            finally:
+                got = example.close_and_judge()
+            with lock:
+                counts[k] = got
+                done = len(counts)
+            if progress is not None:
+                shown = ", ".join(n for n in S.ANOMALY_CLASSES if got.get(n, 0) > 0)
+                what = shown or "nothing"
+                progress(f"replay: repeat {k + 1} of {options.repeat}: {what} ({done} done)")
+
+    await_all([lane.pool.submit(work, lane) for lane in lanes], lanes, stop)
+    return [counts[k] for k in range(options.repeat)]
+
+
 def replay(
     options: ReplayOptions, *, progress: Callable[[str], None] | None = None
 ) -> ReplayReport:
@@ -195,10 +252,15 @@ def replay(
     out.mkdir(parents=True, exist_ok=True)
     (out / "replayed.toml").write_text(dumps_replay(file), encoding="utf-8")
     begin = time.perf_counter()
-    counts: list[dict[str, int]] = []
-    with _cluster(options, workers, env) as cluster, asyncio.Runner() as loop:
+    stop = threading.Event()  # set on Ctrl-C: the lanes stop, and are not waited for
+    with contextlib.ExitStack() as stack:
+        lanes = []
+        for index in range(min(options.lanes, options.repeat)):
+            lane = Lane(index, stack.enter_context(_cluster(options, workers, env)))
+            stack.callback(_close, lane, stop)
+            lanes.append(lane)
         timing = read_timing(
-            cluster,
+            lanes[0].cluster,
             options.contract,
             retention_s=options.retention_s,
             scan_deadline_s=options.scan_deadline_s,
@@ -207,22 +269,7 @@ def replay(
             calibrate_dir=out / "calibration",
             progress=progress,
         )
-        for k in range(options.repeat):
-            reset_cluster(cluster, path=options.contract.meta_path)
-            example = Example(
-                cluster,
-                loop,
-                out,
-                timing=timing,
-                tenants=file.tenants,
-                label=f"repeat-{k}",
-                contract=options.contract,
-            )
-            try:
-                for step in file.steps:
-                    example.run(step)
-            finally:
-                counts.append(example.close_and_judge())
+        counts = _repeats(file, options, lanes, timing, out, stop, progress)
     reproduced = {n: sum(1 for c in counts if c.get(n, 0) > 0) for n in S.ANOMALY_CLASSES}
     return ReplayReport(
         file=file,

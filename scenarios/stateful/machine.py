@@ -37,11 +37,12 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 from harness.cluster import Cluster
 from harness.errors import InfrastructureError, UsageError
 from harness.explore.executor import ASSETS, ServiceTiming, read_timing
+from harness.explore.lanes import Lane
 from harness.explore.steps import RULES, ReplayFile, Step, contract_digest, dumps_replay
 from harness.history import schema as S
 from harness.targets import reference
 from harness.targets.contract import KEY_CLASSES, Contract
-from scenarios.stateful.search import Lane, Shared, ShrinkBudgetSpent, Ticker, search
+from scenarios.stateful.search import Shared, ShrinkBudgetSpent, Ticker, search
 
 DEFAULT_TIME_SCALE: Final = 0.003  # a scan takes ~0.5 s: examples stay quick
 PROFILE_ENV: Final = "SCANPROOF_HYPOTHESIS_PROFILE"

@@ -21,7 +21,6 @@ same time on two cores. The search goes in three phases:
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures as cf
 import threading
 import time
@@ -35,9 +34,9 @@ from hypothesis import settings
 from hypothesis.errors import HypothesisException
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
-from harness.cluster import Cluster
 from harness.errors import InfrastructureError
 from harness.explore.executor import Example, ServiceTiming, reset_cluster
+from harness.explore.lanes import Lane, await_all
 from harness.explore.seeds import seeds
 from harness.explore.steps import Step
 
@@ -64,48 +63,6 @@ class Stopped(ShrinkBudgetSpent):
 
 class Enough(ShrinkBudgetSpent):
     """The lanes have run ``max_examples`` examples between them."""
-
-
-@dataclass(eq=False)
-class Lane:
-    """One cluster and the single thread that uses it (its event loop lives there)."""
-
-    index: int
-    cluster: Cluster
-    pool: cf.ThreadPoolExecutor = field(
-        default_factory=lambda: cf.ThreadPoolExecutor(1, thread_name_prefix="explore-lane")
-    )
-    _runner: asyncio.Runner | None = None
-
-    def loop(self) -> asyncio.Runner:
-        """The lane's event loop runner; call it from the lane's thread only."""
-        if self._runner is None:
-            self._runner = asyncio.Runner()
-        return self._runner
-
-    def cancel(self) -> None:
-        """Cancel what the lane's loop runs (from another thread): Ctrl-C must not wait
-        for a step that sleeps through a scan."""
-        runner = self._runner
-        if runner is None:
-            return
-        try:
-            loop = runner.get_loop()
-            loop.call_soon_threadsafe(_cancel_all, loop)
-        except RuntimeError:  # closed already
-            pass
-
-    def close(self, *, wait: bool = True) -> None:
-        """Close the loop in its thread; ``wait=False`` (interrupted): leave a step that
-        is still running to end on its own (its cluster is about to be stopped)."""
-        if wait and self._runner is not None:
-            self.pool.submit(self._runner.close).result()
-        self.pool.shutdown(wait=wait, cancel_futures=True)
-
-
-def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
-    for task in asyncio.all_tasks(loop):
-        task.cancel()
 
 
 @dataclass(eq=False)
@@ -228,19 +185,8 @@ class Ticker:
 
 
 def _await(shared: Shared, futures: Sequence[cf.Future[Any]]) -> list[Any]:
-    """Every future's result (the first exception raised), waking often enough that
-    Ctrl-C reaches this thread; on Ctrl-C the lanes are told to stop."""
-    try:
-        while True:
-            _, pending = cf.wait(futures, timeout=0.25)
-            if not pending:
-                break
-    except KeyboardInterrupt:
-        shared.stop.set()
-        for lane in shared.lanes:
-            lane.cancel()
-        raise
-    return [f.result() for f in futures]
+    """Every future's result; on Ctrl-C the lanes stop (their steps are cancelled)."""
+    return await_all(futures, shared.lanes, shared.stop)
 
 
 def run_schedule(

@@ -119,6 +119,16 @@ CASES = [
         "--lanes 9: must be 1..4 (each lane is one cluster)",
     ),
     _case(
+        "replay-lanes-zero",
+        "replay shrunk.toml --lanes 0",
+        "--lanes 0: must be a whole number >= 1",
+    ),
+    _case(
+        "replay-lanes-too-many",
+        "replay shrunk.toml --lanes 5",
+        "--lanes 5: must be 1..4 (each lane is one cluster)",
+    ),
+    _case(
         "explore-retention-negative",
         "explore --out out --retention-s -1",
         "--retention-s -1: must be",

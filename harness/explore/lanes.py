@@ -1,0 +1,92 @@
+"""Lanes: clusters used at once, each by one thread of its own.
+
+An example or a replay repeat mostly waits on the service (a scan, polls, waits),
+so two clusters side by side do about twice the work in the same time on two
+cores. ``scanproof explore`` searches on lanes (``scenarios/stateful/search.py``)
+and ``scanproof replay`` shares its repeats between them. A lane's event loop
+lives in its thread: everything that touches the lane's cluster is submitted to
+``lane.pool``.
+
+.. code-block:: python
+
+    with Cluster.start(app=app) as a, Cluster.start(app=app) as b:
+        lanes = [Lane(0, a), Lane(1, b)]
+        stop = threading.Event()
+        results = await_all([lane.pool.submit(work, lane) for lane in lanes], lanes, stop)
+        for lane in lanes:
+            lane.close(wait=not stop.is_set())
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.cluster import Cluster
+
+__all__ = ["Lane", "await_all"]
+
+
+@dataclass(eq=False)
+class Lane:
+    """One cluster and the single thread that uses it (its event loop lives there)."""
+
+    index: int
+    cluster: Cluster
+    pool: cf.ThreadPoolExecutor = field(
+        default_factory=lambda: cf.ThreadPoolExecutor(1, thread_name_prefix="lane")
+    )
+    _runner: asyncio.Runner | None = None
+
+    def loop(self) -> asyncio.Runner:
+        """The lane's event loop runner; call it from the lane's thread only."""
+        if self._runner is None:
+            self._runner = asyncio.Runner()
+        return self._runner
+
+    def cancel(self) -> None:
+        """Cancel what the lane's loop runs (from another thread): Ctrl-C must not wait
+        for a step that sleeps through a scan."""
+        runner = self._runner
+        if runner is None:
+            return
+        try:
+            loop = runner.get_loop()
+            loop.call_soon_threadsafe(_cancel_all, loop)
+        except RuntimeError:  # closed already
+            pass
+
+    def close(self, *, wait: bool = True) -> None:
+        """Close the loop in its thread; ``wait=False`` (interrupted): leave a step that
+        is still running to end on its own (its cluster is about to be stopped)."""
+        if wait and self._runner is not None:
+            self.pool.submit(self._runner.close).result()
+        self.pool.shutdown(wait=wait, cancel_futures=True)
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
+
+
+def await_all(
+    futures: Sequence[cf.Future[Any]], lanes: Sequence[Lane], stop: threading.Event
+) -> list[Any]:
+    """Every future's result (the first exception raised), waking often enough that
+    Ctrl-C reaches this thread; on Ctrl-C ``stop`` is set and every lane's running
+    step is cancelled (a lane asleep in a long wait must not hold the exit)."""
+    try:
+        while True:
+            _, pending = cf.wait(futures, timeout=0.25)
+            if not pending:
+                break
+    except KeyboardInterrupt:
+        stop.set()
+        for lane in lanes:
+            lane.cancel()
+        raise
+    return [f.result() for f in futures]
