@@ -22,13 +22,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures as cf
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.cluster import Cluster
 
-__all__ = ["Lane", "await_all"]
+__all__ = ["Lane", "await_all", "until"]
 
 
 @dataclass(eq=False)
@@ -73,20 +74,23 @@ def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
         task.cancel()
 
 
-def await_all(
-    futures: Sequence[cf.Future[Any]], lanes: Sequence[Lane], stop: threading.Event
-) -> list[Any]:
-    """Every future's result (the first exception raised), waking often enough that
-    Ctrl-C reaches this thread; on Ctrl-C ``stop`` is set and every lane's running
-    step is cancelled (a lane asleep in a long wait must not hold the exit)."""
+def until(ready: Callable[[], bool], lanes: Sequence[Lane], stop: threading.Event) -> None:
+    """Return once ``ready()`` is true, asking every 50 ms (so that Ctrl-C reaches this
+    thread); on Ctrl-C ``stop`` is set and every lane's running step is cancelled (a
+    lane asleep in a long wait must not hold the exit)."""
     try:
-        while True:
-            _, pending = cf.wait(futures, timeout=0.25)
-            if not pending:
-                break
+        while not ready():
+            time.sleep(0.05)
     except KeyboardInterrupt:
         stop.set()
         for lane in lanes:
             lane.cancel()
         raise
+
+
+def await_all(
+    futures: Sequence[cf.Future[Any]], lanes: Sequence[Lane], stop: threading.Event
+) -> list[Any]:
+    """Every future's result (the first exception raised), as :func:`until` waits."""
+    until(lambda: all(f.done() for f in futures), lanes, stop)
     return [f.result() for f in futures]

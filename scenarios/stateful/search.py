@@ -22,6 +22,7 @@ same time on two cores. The search goes in three phases:
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import threading
 import time
 from collections import deque
@@ -36,7 +37,7 @@ from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
 from harness.errors import InfrastructureError
 from harness.explore.executor import Example, ServiceTiming, reset_cluster
-from harness.explore.lanes import Lane, await_all
+from harness.explore.lanes import Lane, await_all, until
 from harness.explore.seeds import seeds
 from harness.explore.steps import Step
 
@@ -89,6 +90,7 @@ class Shared:
     minimised: int | None = None  # steps of the minimised failure so far
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    searching: set[int] = field(default_factory=set)  # lanes whose Hypothesis drew an example
 
     def over_budget(self, ahead_s: float = 0.0) -> bool:
         """Whether the budget is spent (or will be, ``ahead_s`` seconds from now)."""
@@ -108,6 +110,7 @@ class Shared:
         """A fresh example on ``lane`` from clean state (numbered when no ``label``)."""
         with self.lock:
             if label is None:
+                self.searching.add(lane.index)
                 cap = self.max_examples if self.first_failure_at is None else None
                 if cap is not None and self.examples >= cap:
                     raise Enough  # (shrinking runs past it, bounded by its own budget)
@@ -264,6 +267,11 @@ def _our_stop(exc: BaseException) -> ShrinkBudgetSpent | None:
     return None
 
 
+def _drawing(shared: Shared, index: int, future: cf.Future[Any]) -> bool:
+    """Whether lane ``index``'s Hypothesis has begun an example (or ended)."""
+    return index in shared.searching or future.done()
+
+
 def _run_lanes(
     shared: Shared,
     options: dict[str, Any],
@@ -279,7 +287,13 @@ def _run_lanes(
         if options.get("derandomize") and lane.index:
             # its own fixed seed: the same examples every run, not lane 0's again
             machine._hypothesis_internal_use_seed = lane.index
-        futures.append(lane.pool.submit(_hypothesis, machine, options))
+        future = lane.pool.submit(_hypothesis, machine, options)
+        futures.append(future)
+        # Hypothesis's set-up reads the machine's source (inspect.getsource: ast.parse),
+        # which two threads at once can break on CPython 3.11 ("AST constructor
+        # recursion depth mismatch", seen once in 14 runs): the next lane starts once
+        # this one is drawing examples.
+        until(functools.partial(_drawing, shared, lane.index, future), shared.lanes, shared.stop)
     ended = _await(shared, futures)
     if shared.infra:
         raise InfrastructureError(shared.infra[-1])
