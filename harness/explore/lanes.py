@@ -9,18 +9,17 @@ lives in its thread: everything that touches the lane's cluster is submitted to
 
 .. code-block:: python
 
-    with Cluster.start(app=app) as a, Cluster.start(app=app) as b:
-        lanes = [Lane(0, a), Lane(1, b)]
-        stop = threading.Event()
+    stop = threading.Event()  # set by Ctrl-C in await_all: the lanes are not waited for
+    with contextlib.ExitStack() as stack:
+        lanes = start_lanes(stack, 2, lambda: Cluster.start(app=app), stop)
         results = await_all([lane.pool.submit(work, lane) for lane in lanes], lanes, stop)
-        for lane in lanes:
-            lane.close(wait=not stop.is_set())
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,7 +28,7 @@ from typing import Any
 
 from harness.cluster import Cluster
 
-__all__ = ["Lane", "await_all", "until"]
+__all__ = ["Lane", "await_all", "start_lanes", "until"]
 
 
 @dataclass(eq=False)
@@ -94,3 +93,20 @@ def await_all(
     """Every future's result (the first exception raised), as :func:`until` waits."""
     until(lambda: all(f.done() for f in futures), lanes, stop)
     return [f.result() for f in futures]
+
+
+def start_lanes(
+    stack: contextlib.ExitStack, count: int, start: Callable[[], Cluster], stop: threading.Event
+) -> list[Lane]:
+    """``count`` lanes on clusters from ``start()``, each closed by ``stack`` before its
+    cluster stops (without waiting for a step under way once ``stop`` is set)."""
+    lanes = []
+    for index in range(count):
+        lane = Lane(index, stack.enter_context(start()))
+        stack.callback(_close, lane, stop)
+        lanes.append(lane)
+    return lanes
+
+
+def _close(lane: Lane, stop: threading.Event) -> None:
+    lane.close(wait=not stop.is_set())

@@ -36,7 +36,7 @@ from typing import Any, Final
 from harness.cluster import Cluster
 from harness.errors import UsageError
 from harness.explore.executor import Example, ServiceTiming, read_timing, reset_cluster
-from harness.explore.lanes import Lane, await_all
+from harness.explore.lanes import Lane, await_all, start_lanes
 from harness.explore.steps import (
     ReplayFile,
     Step,
@@ -183,10 +183,6 @@ def _cluster(options: ReplayOptions, workers: int, env: dict[str, str]) -> Clust
     return Cluster.start(app=options.app, workers=workers, redis=options.redis, env=env)
 
 
-def _close(lane: Lane, stop: threading.Event) -> None:
-    lane.close(wait=not stop.is_set())  # interrupted: do not wait for a step under way
-
-
 def _repeats(
     file: ReplayFile,
     options: ReplayOptions,
@@ -254,11 +250,8 @@ def replay(
     begin = time.perf_counter()
     stop = threading.Event()  # set on Ctrl-C: the lanes stop, and are not waited for
     with contextlib.ExitStack() as stack:
-        lanes = []
-        for index in range(min(options.lanes, options.repeat)):
-            lane = Lane(index, stack.enter_context(_cluster(options, workers, env)))
-            stack.callback(_close, lane, stop)
-            lanes.append(lane)
+        count = min(options.lanes, options.repeat)
+        lanes = start_lanes(stack, count, lambda: _cluster(options, workers, env), stop)
         timing = read_timing(
             lanes[0].cluster,
             options.contract,

@@ -37,7 +37,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 from harness.cluster import Cluster
 from harness.errors import InfrastructureError, UsageError
 from harness.explore.executor import ASSETS, ServiceTiming, read_timing
-from harness.explore.lanes import Lane
+from harness.explore.lanes import Lane, start_lanes
 from harness.explore.steps import RULES, ReplayFile, Step, contract_digest, dumps_replay
 from harness.history import schema as S
 from harness.targets import reference
@@ -332,11 +332,6 @@ def _machine(shared: Shared, lane: Lane) -> type[RuleBasedStateMachine]:
     return ScanMachine
 
 
-def _close_lane(lane: Lane, stop: threading.Event) -> None:
-    """Close a lane before its cluster; interrupted (``stop`` set): do not wait for it."""
-    lane.close(wait=not stop.is_set())
-
-
 def _service_env(cfg: ExploreConfig) -> dict[str, str]:
     """The workers' environment; UsageError for a bad preset or flag."""
     return reference.target_env(
@@ -378,14 +373,12 @@ def explore(cfg: ExploreConfig, *, progress: Progress | None = None) -> ExploreR
         )
 
     with contextlib.ExitStack() as stack, Ticker(status, say, cfg.progress_every_s):
-        lanes = []
-        for index in range(cfg.lanes):
-            cluster = stack.enter_context(
-                Cluster.start(app=cfg.app, workers=cfg.workers, redis=cfg.redis, env=env)
-            )
-            lane = Lane(index, cluster)
-            stack.callback(_close_lane, lane, stop)
-            lanes.append(lane)
+        lanes = start_lanes(
+            stack,
+            cfg.lanes,
+            lambda: Cluster.start(app=cfg.app, workers=cfg.workers, redis=cfg.redis, env=env),
+            stop,
+        )
         timing = read_timing(
             lanes[0].cluster,
             cfg.contract,
