@@ -80,6 +80,7 @@ class Shared:
     seeds_run: int = 0
     failures: list[tuple[Ran, dict[str, int]]] = field(default_factory=list)
     whole: dict[int, tuple[Step, ...]] = field(default_factory=dict)  # failure -> its steps
+    seed_of: dict[int, int] = field(default_factory=dict)  # failure -> its seed's number
     infra: list[str] = field(default_factory=list)
     first_failure_at: float | None = None
     found_by: int | None = None  # the lane whose failure hypothesis shrinks
@@ -133,9 +134,13 @@ class Shared:
         """The classes that count with an anomaly, in ``config.classes`` order."""
         return {c: counts[c] for c in self.config.classes if counts.get(c, 0) > 0}
 
-    def record(self, lane: Lane, ran: Ran, until: int, found: dict[str, int]) -> None:
+    def record(
+        self, lane: Lane, ran: Ran, until: int, found: dict[str, int], seed: int = 0
+    ) -> None:
         """A failing example: the steps up to the one that showed it, and all of them."""
         with self.lock:
+            if seed:
+                self.seed_of[len(self.failures)] = seed
             self.whole[len(self.failures)] = tuple(s for s, _ in ran)
             self.failures.append((ran[:until], found))
             first = self.first_failure_at is None and self.phase == "searching"
@@ -236,7 +241,7 @@ def _run_seeds(shared: Shared, say: Progress) -> None:
             ran, found, until = run_schedule(shared, lane, seed.steps, f"seed-{number}")
             if found:
                 say(f"explore: seed {seed.name!r} showed {', '.join(found)}")
-                shared.record(lane, ran, until, found)
+                shared.record(lane, ran, until, found, seed=number)
 
     _await(shared, [lane.pool.submit(work, lane) for lane in shared.lanes])
 
@@ -341,6 +346,16 @@ def _minimise(
     return steps, found
 
 
+def _best(shared: Shared) -> int:
+    """The failure to minimise: the smallest; of equal size the earliest seed (the lanes
+    finish the seeds they began, so which failed first is timing, not a choice: the
+    seed list's order is), else the latest example."""
+    return min(
+        range(len(shared.failures)),
+        key=lambda i: (len(shared.failures[i][0]), shared.seed_of.get(i, 0), -i),
+    )
+
+
 def search(
     shared: Shared,
     options: dict[str, Any],
@@ -358,8 +373,7 @@ def search(
         return (), {}
     say(f"explore: found {shared.best()}; minimising by replay")
     shared.phase = "minimising"
-    # The smallest failing example seen (of equal size, the latest).
-    index = min(reversed(range(len(shared.failures))), key=lambda i: len(shared.failures[i][0]))
+    index = _best(shared)
     best, found = shared.failures[index]
     target = next(iter(found))
     steps = _pinned(best)

@@ -87,3 +87,22 @@ def test_a_stop_hypothesis_reports_as_flaky_generation_is_still_our_stop() -> No
     assert S._our_stop(reported) is stop
     assert S._our_stop(FlakyStrategyDefinition("a real one")) is None
     assert S._our_stop(AssertionError("wrong_scan")) is None
+
+
+def test_of_equal_size_the_earliest_seed_is_minimised_whatever_finished_first(
+    tmp_path: Path,
+) -> None:
+    """Two lanes ran seeds 4 and 5 at once and both failed in 2 steps; seed 5 happened
+    to be recorded last. The seed list's order decides, not timing; among examples of
+    the random search (no seed) the latest of the smallest is taken."""
+    shared = _shared(tmp_path)
+    lane = S.Lane(0, None)  # type: ignore[arg-type]
+    two = ((DISCOVER, ()), (STATUS, ()))
+    shared.record(lane, two, 2, {"progress_regression": 1}, seed=4)
+    shared.record(lane, two, 2, {"progress_regression": 3}, seed=5)
+    shared.record(lane, (*two, (WAIT, ())), 3, {"progress_regression": 1}, seed=1)
+    assert S._best(shared) == 0
+    shared = _shared(tmp_path)
+    shared.record(lane, two, 2, {"wrong_scan": 1})
+    shared.record(lane, two, 2, {"wrong_scan": 1})
+    assert S._best(shared) == 1
