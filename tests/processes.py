@@ -11,6 +11,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from harness.cluster._keeper import descendants as _walk
+
 
 def _stat(pid: int) -> tuple[str, int] | None:
     """(state letter, start time in clock ticks) of ``pid``, None when there is none."""
@@ -58,26 +60,6 @@ def assert_all_gone(recorded: dict[int, int], seconds: float = 8.0) -> None:
     assert left == [], f"left behind after {seconds:g} s: {left}"
 
 
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_bytes()
-        except OSError:
-            continue
-        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
-        tree.setdefault(ppid, []).append(int(entry.name))
-    return tree
-
-
 def descendants(pid: int) -> set[int]:
-    """Every process below ``pid`` now (children, their children, ...)."""
-    tree, found, todo = _children(), set(), [pid]
-    while todo:
-        for child in tree.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
+    """Every process below ``pid`` now (the keeper's walk of ``/proc``)."""
+    return set(_walk(pid))
