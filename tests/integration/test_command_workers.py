@@ -178,16 +178,27 @@ def _is_gunicorn(pid: int) -> bool:
     return "bin/gunicorn" in line and "_keeper.py" not in line and not line.startswith("/bin/sh")
 
 
-def _wait_for_gunicorns(proc: subprocess.Popen[bytes], count: int) -> set[int]:
-    deadline = time.monotonic() + 90
+def _wait_for_gunicorns(
+    proc: subprocess.Popen[bytes], count: int, out: Path, seconds: float = 90.0
+) -> set[int]:
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()[1].decode()[-3000:]
         tree = set(descendants(proc.pid))
         if sum(_is_gunicorn(p) for p in tree) >= count:
             return tree
         time.sleep(0.05)
-    proc.kill()
-    pytest.fail(f"{count} gunicorn processes did not start:\n{proc.communicate()[1].decode()}")
+    # Once seen here (1 in ~10 fast-tier runs, never alone): say where the run was.
+    seen = [f"{p} {process_state(p)} {_cmdline(p)[:100]}" for p in sorted(descendants(proc.pid))]
+    state = process_state(proc.pid)
+    made = sorted(q.name for q in out.iterdir()) if out.is_dir() else "not created"
+    proc.send_signal(signal.SIGABRT)  # -X faulthandler: every thread's stack on stderr
+    stderr = proc.communicate()[1].decode()[-6000:]
+    pytest.fail(
+        f"{count} gunicorn processes did not start in {seconds:g} s; "
+        f"scanproof {proc.pid} is in state {state}; --out: {made}; "
+        f"processes below scanproof: {seen}\nscanproof's stderr:\n{stderr}"
+    )
 
 
 @pytest.mark.parametrize(
@@ -195,13 +206,15 @@ def _wait_for_gunicorns(proc: subprocess.Popen[bytes], count: int) -> set[int]:
 )
 def test_no_gunicorn_process_outlives_scanproof_run(tmp_path: Path, signum: int) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "run", "--scenario", "steady", "--duration", "120",
+        [sys.executable, "-X", "faulthandler", "-m", "harness", "run", "--scenario", "steady",
+         "--duration", "120",
          "--workers", "2", "--cmd", GUNICORN.replace("{n}", "2"), "--quiet",
          "--out", str(tmp_path / "run")],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
-        tree = record(_wait_for_gunicorns(proc, count=6))  # 2 masters, 2 workers each
+        # 2 masters, 2 workers each
+        tree = record(_wait_for_gunicorns(proc, count=6, out=tmp_path / "run"))
         os.kill(proc.pid, signum)
         proc.communicate(timeout=30)
     finally:
