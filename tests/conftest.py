@@ -18,8 +18,11 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+from collections.abc import Iterator
 
 import pytest
+
+from tests.processes import end_spawned
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,3 +44,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             "redis-server is not on PATH but CI=true: install it (apt-get install redis-server)"
         )
     pytest.skip("redis-server is not on PATH (install it to run real_redis tests)")
+
+
+@pytest.fixture(autouse=True)
+def _end_spawned() -> Iterator[None]:
+    """Whatever ``tests.processes.spawn`` started ends with its test."""
+    yield
+    end_spawned()

@@ -7,9 +7,11 @@ it had when it was recorded. A zombie is dead (its parent will reap it, or PID 1
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from harness.cluster._keeper import descendants as _walk
 
@@ -63,3 +65,33 @@ def assert_all_gone(recorded: dict[int, int], seconds: float = 8.0) -> None:
 def descendants(pid: int) -> set[int]:
     """Every process below ``pid`` now (the keeper's walk of ``/proc``)."""
     return set(_walk(pid))
+
+
+_spawned: list[subprocess.Popen[Any]] = []
+
+
+def spawn(*args: Any, **kwargs: Any) -> subprocess.Popen[Any]:
+    """``subprocess.Popen`` for a test: conftest kills and reaps the process at the test's
+    end if it still runs, however the test ended.
+
+    A test that fails half-way (a timeout waiting for an exit, an assertion) would
+    otherwise leave the process running past the suite, and the ``Popen``'s
+    ResourceWarning ("subprocess ... is still running") would fail whichever later test
+    the garbage collector happens to run in.
+    """
+    proc: subprocess.Popen[Any] = subprocess.Popen(*args, **kwargs)
+    _spawned.append(proc)
+    return proc
+
+
+def end_spawned() -> list[int]:
+    """Kill and reap what :func:`spawn` started and still runs; the pids it had to kill."""
+    killed = []
+    while _spawned:
+        proc = _spawned.pop()
+        if proc.poll() is None:
+            killed.append(proc.pid)
+            proc.kill()
+        with proc:  # closes its pipes, waits for it
+            pass
+    return killed

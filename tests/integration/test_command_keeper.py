@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from harness.cluster._keeper import descendants
-from tests.processes import assert_all_gone, record
+from tests.processes import assert_all_gone, record, spawn
 from tests.scanproof_cli import ROOT
 
 pytestmark = pytest.mark.processes
@@ -38,7 +38,7 @@ time.sleep(120)
 
 @pytest.mark.parametrize("state", ["running", "pause"])
 def test_sigkill_of_the_harness_takes_jobs_daemons_and_stopped_processes(state: str) -> None:
-    proc = subprocess.Popen(
+    proc = spawn(
         [sys.executable, "-c", _SCRIPT, state], cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
     try:

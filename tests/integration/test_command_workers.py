@@ -25,7 +25,7 @@ from harness import Cluster, ClusterEvent, EventKind
 from harness.cluster._keeper import descendants
 from harness.cluster._proc import process_state, wait_until
 from harness.errors import InfrastructureError, UsageError
-from tests.processes import assert_all_gone, record
+from tests.processes import assert_all_gone, record, spawn
 from tests.scanproof_cli import ROOT, scanproof
 
 pytestmark = pytest.mark.processes
@@ -205,7 +205,7 @@ def _wait_for_gunicorns(
     "signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["SIGINT", "SIGTERM", "SIGKILL"]
 )
 def test_no_gunicorn_process_outlives_scanproof_run(tmp_path: Path, signum: int) -> None:
-    proc = subprocess.Popen(
+    proc = spawn(
         [sys.executable, "-X", "faulthandler", "-m", "harness", "run", "--scenario", "steady",
          "--duration", "120",
          "--workers", "2", "--cmd", GUNICORN.replace("{n}", "2"), "--quiet",

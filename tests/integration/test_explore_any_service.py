@@ -23,7 +23,7 @@ import pytest
 from harness.explore.replay import ReplayOptions, replay
 from harness.targets.contract import load_contract
 from scenarios.stateful import ExploreConfig, ExploreResult, explore
-from tests.processes import assert_all_gone, descendants, record
+from tests.processes import assert_all_gone, descendants, record, spawn
 
 pytestmark = [pytest.mark.processes, pytest.mark.real_redis]
 ZOO = Path(__file__).resolve().parents[1] / "zoo"
@@ -123,9 +123,7 @@ def test_progress_lines_at_least_every_5_s_and_budget_ends_clean(tmp_path: Path)
     ]  # fmt: skip
     stamps = [began]
     lines = []
-    with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    ) as proc:
+    with spawn(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
         assert proc.stderr is not None
         assert proc.stdout is not None
         for line in proc.stderr:
@@ -157,9 +155,7 @@ def test_ctrl_c_during_a_long_wait_ends_at_once_and_leaves_no_process(tmp_path: 
         "--rules", "discover,status,results,wait_complete,wait",
         "--redis", "server", "--out", str(out),
     ]  # fmt: skip
-    with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    ) as proc:
+    with spawn(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
         assert proc.stderr is not None
         lines: list[str] = []
         for line in proc.stderr:  # progress lines every 4 s: one past the task's end

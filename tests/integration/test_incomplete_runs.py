@@ -20,6 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.processes import spawn
 from tests.scanproof_cli import scanproof as _scanproof
 
 pytestmark = [pytest.mark.processes]
@@ -31,7 +32,7 @@ def _run_until_ops_recorded(out: Path) -> tuple[subprocess.Popen[str], dict[str,
     """Start a long run; return once run.json names its temporary directory and the
     history holds completed ops, one of them a scan seen complete (the events we wait
     for), with run.json as then."""
-    proc = subprocess.Popen(
+    proc = spawn(
         [sys.executable, "-m", "harness", "run", "--app", TOY, "--scenario", "steady",
          "--duration", "60", "--workers", "2", "--out", str(out), "--quiet"],
         cwd=ROOT,
@@ -100,7 +101,7 @@ def test_a_run_sigkilled_while_its_cluster_starts_leaves_its_directory_named(
     """The cluster's directory is recorded before the cluster starts, so a SIGKILL at
     any moment leaves nothing that ``check`` cannot find and remove."""
     out = tmp_path / "run"
-    proc = subprocess.Popen(
+    proc = spawn(
         [sys.executable, "-m", "harness", "run", "--app", TOY, "--scenario", "steady",
          "--duration", "60", "--workers", "2", "--out", str(out), "--quiet"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

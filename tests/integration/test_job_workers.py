@@ -26,7 +26,7 @@ from harness.history.tables import Completion, FaultRecord, HistoryWriter
 from harness.run.plan import PlannedFault
 from harness.run.scenario import FaultStep
 from harness.targets.contract import Contract
-from tests.processes import assert_all_gone, record
+from tests.processes import assert_all_gone, record, spawn
 from tests.scanproof_cli import ROOT
 
 pytestmark = [pytest.mark.processes, pytest.mark.timeout(90)]
@@ -190,7 +190,7 @@ def test_drop_queued_lists_exactly_the_scans_whose_messages_it_removed(
 
 
 def test_sigkill_of_scanproof_up_leaves_no_job_worker_behind() -> None:
-    proc = subprocess.Popen(
+    proc = spawn(
         [
             sys.executable,
             "-m",

@@ -27,7 +27,7 @@ import pytest
 from harness.errors import InfrastructureError
 from harness.run import _locust
 from harness.run._locust import LOCUST_LOG, locust_command, run_locust
-from tests.processes import assert_all_gone, record, survivors
+from tests.processes import assert_all_gone, record, spawn, survivors
 
 pytestmark = pytest.mark.processes
 
@@ -54,7 +54,7 @@ def _tree(pid: int) -> dict[int, str]:
 
 def _start_locust_run(run_dir: Path) -> tuple[subprocess.Popen[bytes], dict[int, str]]:
     """Start a locust run; return it and its process tree once locust's users run."""
-    proc = subprocess.Popen(
+    proc = spawn(
         [sys.executable, "-m", "harness", *_RUN, "--out", str(run_dir)],
         cwd=ROOT,
         stdout=subprocess.PIPE,

@@ -22,7 +22,7 @@ import pytest
 
 from harness import Cluster
 from harness.cluster._proc import is_alive
-from tests.processes import assert_all_gone, descendants, record
+from tests.processes import assert_all_gone, descendants, record, spawn
 
 pytestmark = pytest.mark.processes
 
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _start_up(*extra: str) -> tuple[subprocess.Popen[bytes], str]:
-    proc = subprocess.Popen(
+    proc = spawn(
         [sys.executable, "-m", "harness", "up", "--app", "tests.apps.whoami:app", *extra],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -124,9 +124,7 @@ def test_sigkill_of_a_python_harness_using_the_api_leaves_nothing_behind() -> No
         "print('ready', flush=True)\n"
         "time.sleep(60)\n"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True
-    )
+    proc = spawn([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"
     tree = record(descendants(proc.pid))

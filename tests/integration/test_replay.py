@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from tests.processes import assert_all_gone, descendants, record
+from tests.processes import assert_all_gone, descendants, record, spawn
 
 ZOO = Path(__file__).resolve().parents[1] / "zoo"
 
@@ -126,7 +126,7 @@ def test_ctrl_c_while_both_lanes_wait_ends_replay_at_once(tmp_path: Path) -> Non
         "--time-scale", "0.01", "--scan-deadline-s", "10", "--redis", "server",
         "--out", str(out),
     ]  # fmt: skip
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = spawn(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         shards = [out / "repeat-0.jsonl", out / "repeat-1.jsonl"]
         deadline = time.monotonic() + 60

@@ -19,6 +19,7 @@ import psutil
 import pytest
 
 from harness.history.schema import ANOMALY_CLASSES
+from tests.processes import spawn
 from tests.scanproof_cli import scanproof as _scanproof
 
 pytestmark = [pytest.mark.processes]
@@ -52,7 +53,7 @@ def test_mixed_run_on_a_correct_app_passes_and_can_be_rejudged(tmp_path: Path) -
 
 def test_ctrl_c_leaves_a_judgeable_history_and_no_processes(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    proc = subprocess.Popen(
+    proc = spawn(
         [sys.executable, "-m", "harness", "run", "--app", TOY, "--scenario", "steady",
          "--duration", "30", "--out", str(out)],
         cwd=ROOT,

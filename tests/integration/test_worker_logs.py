@@ -24,6 +24,7 @@ from harness import Cluster
 from harness.cluster._proc import is_alive, wait_until
 from harness.cluster.router import Router
 from harness.errors import InfrastructureError
+from tests.processes import spawn
 
 pytestmark = pytest.mark.processes
 
@@ -160,7 +161,7 @@ def test_logs_survive_the_harness_being_interrupted_or_killed(
     tmp_path: Path, how: signal.Signals
 ) -> None:
     logs = tmp_path / "workers"
-    with subprocess.Popen(
+    with spawn(
         [sys.executable, "-c", _HARNESS, APP, str(logs)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
