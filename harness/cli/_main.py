@@ -7,6 +7,10 @@ codes and keeps tracebacks away from users.
 Exit codes: 0 pass, 1 fail (a threshold exceeded), 2 bad usage or config,
 3 infrastructure failure (verdict unknown), 130 interrupted. Every exit 2 is one
 line on stderr naming the bad value and the fix, argparse's errors included.
+SIGTERM (``kill``, ``timeout``, a CI job's cancel) stops every verb as Ctrl-C does:
+what it has is written and judged, its processes are stopped, exit 130. A verb
+started with SIGINT ignored (a shell's background job) keeps ignoring Ctrl-C, as
+Unix programs do; SIGTERM still stops it.
 
 >>> main(["--version"])  # doctest: +SKIP
 scanproof 0.1.0
@@ -18,8 +22,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import re
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 from typing import NoReturn, Protocol, cast
 
 from harness._version import __version__
@@ -103,6 +111,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    del signum, frame
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt in the block (signals reach the main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code."""
     parser = build_parser()
@@ -119,7 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     module = _load(args._module)
     try:
-        return module.run(args)
+        with _sigterm_as_ctrl_c():
+            return module.run(args)
     except ScanproofError as exc:
         print(f"scanproof {args.verb}: {exc}", file=sys.stderr)
         return exc.exit_code

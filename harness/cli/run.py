@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from harness.cli._options import add_run_options, check_target_args
@@ -99,11 +97,6 @@ def options_from_args(
     )
 
 
-def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
-    del signum, frame
-    raise KeyboardInterrupt
-
-
 def execute(
     options: RunOptions,
     *,
@@ -111,7 +104,7 @@ def execute(
     as_json: bool = False,
     coverage: Mapping[str, Any] | None = None,
 ) -> RunResult:
-    """Run with progress on stderr; SIGTERM stops the run like Ctrl-C. Holds the run to
+    """Run with progress on stderr (``main`` makes SIGTERM stop it like Ctrl-C). Holds the run to
     the ``coverage`` minimums, renders every report file, records the phases' times in
     run.json, then prints the summary (``as_json``: the verdict document on stdout) and
     the time line (on the summary's stream)."""
@@ -122,11 +115,7 @@ def execute(
     from harness.run.runner import print_progress, record_phases, run_chaos
 
     clock = command_clock()
-    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
-    try:
-        result = run_chaos(options, progress=None if quiet else print_progress, clock=clock)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    result = run_chaos(options, progress=None if quiet else print_progress, clock=clock)
     result = replace(result, verdict=gate_coverage(result.run_dir, result.verdict, coverage))
     # The report files are rendered from run.json before rendering ends: they show the
     # phases up to judging; run.json and the time line below have rendering and the total.

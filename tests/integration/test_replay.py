@@ -114,9 +114,11 @@ seconds = 86400.0
 @pytest.mark.processes
 @pytest.mark.real_redis
 @pytest.mark.timeout(90)
-def test_ctrl_c_while_both_lanes_wait_ends_replay_at_once(tmp_path: Path) -> None:
-    """SIGINT once both lanes' repeats have started their scan and sleep in the wait:
-    exit 130 within 3 s and every process of both clusters gone."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "SIGTERM"])
+def test_ctrl_c_while_both_lanes_wait_ends_replay_at_once(tmp_path: Path, signum: int) -> None:
+    """SIGINT (or SIGTERM: a CI job's cancel, ``timeout``) once both lanes' repeats have
+    started their scan and sleep in the wait: exit 130 within 3 s and every process of
+    both clusters gone."""
     path = tmp_path / "long.toml"
     path.write_text(LONG_WAIT)
     out = tmp_path / "out"
@@ -137,7 +139,7 @@ def test_ctrl_c_while_both_lanes_wait_ends_replay_at_once(tmp_path: Path) -> Non
             time.sleep(0.05)
         tree = record(descendants(proc.pid))
         assert len(tree) >= 2 * 5, tree  # two clusters: Redis, router, zygote, 2 workers
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         began = time.monotonic()
         assert proc.wait(timeout=30) == 130
         took = time.monotonic() - began
@@ -145,5 +147,5 @@ def test_ctrl_c_while_both_lanes_wait_ends_replay_at_once(tmp_path: Path) -> Non
         if proc.poll() is None:
             proc.kill()
         proc.communicate()
-    assert took <= 3.0, f"exit took {took:.1f} s after SIGINT"
+    assert took <= 3.0, f"exit took {took:.1f} s after {signal.Signals(signum).name}"
     assert_all_gone(tree, seconds=2.0)
