@@ -7,6 +7,9 @@ makes the load on purpose. The burner is ``--burners`` busy-looping processes
     python tests/tools/flake_guard.py -n 5 tests/integration/test_run_toy_app.py
     python tests/tools/flake_guard.py -n 5 -m processes tests/integration
     python tests/tools/flake_guard.py -n 1 -m "slow and processes" --logs guard/ tests
+    python tests/tools/flake_guard.py -n 1 -m "slow or not slow" -- tests --durations=0
+
+After ``--`` come pytest's own options as well as the selection.
 
 Each round is one pytest process over the given selection; the script prints,
 per round, the pass/fail counts and the failing test ids, then a summary line
