@@ -16,7 +16,9 @@ per round, the pass/fail counts and the failing test ids, then a summary line
 ``flake guard: N rounds, F failed rounds, tests that failed: ...``. Exit 1 when
 any round failed, 0 otherwise, 2 for bad arguments. ``--logs DIR`` keeps each
 round's whole pytest output (tracebacks, the slowest durations) as
-``DIR/round-<k>.log``.
+``DIR/round-<k>.log``, and its tests' temporary directories (run directories with
+their histories and verdicts) in ``DIR/round-<k>-tmp``: pytest alone keeps only its
+last three, so a failing round's evidence would be gone by the next.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.burners < 0:
         parser.error(f"--rounds {args.rounds} / --burners {args.burners}: must be >= 1 / >= 0")
+    if args.logs is not None:
+        args.logs = args.logs.resolve()  # pytest runs in the project's root
+        args.logs.mkdir(parents=True, exist_ok=True)  # --basetemp's parent must exist
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args.selection]
     if args.marker:
         command += ["-m", args.marker]
@@ -63,14 +68,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for round_no in range(1, args.rounds + 1):
             started = time.monotonic()
+            keep = (
+                [] if args.logs is None else [f"--basetemp={args.logs / f'round-{round_no}-tmp'}"]
+            )
             done = subprocess.run(
-                command, cwd=ROOT, capture_output=True, text=True, timeout=args.timeout
+                [*command, *keep], cwd=ROOT, capture_output=True, text=True, timeout=args.timeout
             )
             ids = _FAILED.findall(done.stdout)
             summary = _SUMMARY.findall(done.stdout)
             took = time.monotonic() - started
             if args.logs is not None:
-                args.logs.mkdir(parents=True, exist_ok=True)
                 log = args.logs / f"round-{round_no}.log"
                 log.write_text(done.stdout + done.stderr, encoding="utf-8")
             line = summary[-1] if summary else f"pytest exited {done.returncode}"
