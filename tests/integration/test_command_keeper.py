@@ -41,17 +41,12 @@ def test_sigkill_of_the_harness_takes_jobs_daemons_and_stopped_processes(state: 
     proc = spawn(
         [sys.executable, "-c", _SCRIPT, state], cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "ready"
-        tree = record(descendants(proc.pid))
-        sleeps = [p for p in tree if Path(f"/proc/{p}/comm").read_text().strip() == "sleep"]
-        assert len(sleeps) == 2  # the background job and the setsid daemon
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    tree = record(descendants(proc.pid))
+    sleeps = [p for p in tree if Path(f"/proc/{p}/comm").read_text().strip() == "sleep"]
+    assert len(sleeps) == 2  # the background job and the setsid daemon
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=10)
     assert len(tree) >= 4  # keeper, server, two sleeps
     assert_all_gone(tree, seconds=5.0)

@@ -212,13 +212,8 @@ def test_no_gunicorn_process_outlives_scanproof_run(tmp_path: Path, signum: int)
          "--out", str(tmp_path / "run")],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
-    try:
-        # 2 masters, 2 workers each
-        tree = record(_wait_for_gunicorns(proc, count=6, out=tmp_path / "run"))
-        os.kill(proc.pid, signum)
-        proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    # 2 masters, 2 workers each
+    tree = record(_wait_for_gunicorns(proc, count=6, out=tmp_path / "run"))
+    os.kill(proc.pid, signum)
+    proc.communicate(timeout=30)
     assert_all_gone(tree, seconds=10.0)

@@ -129,23 +129,18 @@ def test_ctrl_c_while_both_lanes_wait_ends_replay_at_once(tmp_path: Path, signum
         "--out", str(out),
     ]  # fmt: skip
     proc = spawn(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        shards = [out / "repeat-0.jsonl", out / "repeat-1.jsonl"]
-        deadline = time.monotonic() + 60
-        # both discovers answered (a history line is written as it happens): both wait
-        while not all(s.exists() and '"e":"complete"' in s.read_text() for s in shards):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the repeats never started"
-            time.sleep(0.05)
-        tree = record(descendants(proc.pid))
-        assert len(tree) >= 2 * 5, tree  # two clusters: Redis, router, zygote, 2 workers
-        proc.send_signal(signum)
-        began = time.monotonic()
-        assert proc.wait(timeout=30) == 130
-        took = time.monotonic() - began
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
+    shards = [out / "repeat-0.jsonl", out / "repeat-1.jsonl"]
+    deadline = time.monotonic() + 60
+    # both discovers answered (a history line is written as it happens): both wait
+    while not all(s.exists() and '"e":"complete"' in s.read_text() for s in shards):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the repeats never started"
+        time.sleep(0.05)
+    tree = record(descendants(proc.pid))
+    assert len(tree) >= 2 * 5, tree  # two clusters: Redis, router, zygote, 2 workers
+    proc.send_signal(signum)
+    began = time.monotonic()
+    assert proc.wait(timeout=30) == 130
+    took = time.monotonic() - began
     assert took <= 3.0, f"exit took {took:.1f} s after {signal.Signals(signum).name}"
     assert_all_gone(tree, seconds=2.0)
