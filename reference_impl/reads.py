@@ -164,14 +164,16 @@ async def status(svc: ScanService, user_id: str, scan_id: str) -> Reply:
         return Reply(status_code=200, body=_not_found(scan_id))
     if entry is None:
         return await _missing_state(svc, scan_id, slot, client, for_results=False)
+    if entry.partial:
+        settled = await svc.settle_partial(slot, entry, client)
+        if settled is None:
+            body = _failed(entry.payload.scan_id, "scan abandoned: its worker is gone")
+            return Reply(status_code=200, body=body)
+        entry = settled
     payload = entry.payload
     if payload.status == "failed":
         return Reply(status_code=200, body=_failed(payload.scan_id, payload.error or "scan failed"))
     if entry.partial:
-        if await svc.abandoned(payload, client):
-            return Reply(
-                status_code=200, body=_failed(payload.scan_id, "scan abandoned: its worker is gone")
-            )
         progress = progress_body(payload, default_total=DEFAULT_TOTAL_STRATEGIES)
         return Reply(
             status_code=200,
@@ -195,14 +197,16 @@ async def results(svc: ScanService, user_id: str, scan_id: str) -> Reply:
         )
     if entry is None:
         return await _missing_state(svc, scan_id, slot, client, for_results=True)
+    if entry.partial:
+        settled = await svc.settle_partial(slot, entry, client)
+        if settled is None:
+            body = _failed(entry.payload.scan_id, "scan abandoned: its worker is gone")
+            return Reply(status_code=410, body=body)
+        entry = settled
     payload = entry.payload
     if payload.status == "failed":
         return Reply(status_code=410, body=_failed(payload.scan_id, payload.error or "scan failed"))
     if entry.partial:
-        if await svc.abandoned(payload, client):
-            return Reply(
-                status_code=410, body=_failed(payload.scan_id, "scan abandoned: its worker is gone")
-            )
         body = {
             "success": False,
             "scan_id": payload.scan_id,

@@ -46,6 +46,8 @@ from reference_impl.redis_manager import (
     StoreUnavailable,
 )
 from reference_impl.store import (
+    Fence,
+    FenceLost,
     Store,
     StoreError,
     Write,
@@ -281,7 +283,27 @@ class ScanService:
             )
         )
         groups.append(result_group)
-        await self.store.write(await self._write_client(), groups)
+        try:
+            await self.store.write(
+                await self._write_client(),
+                groups,
+                fence=None if start else self._fence(scan, payload),
+            )
+        except FenceLost as exc:
+            # The lease expired before this worker's heartbeat noticed: readers may
+            # already have said failed, so this scan writes nothing more but failed.
+            raise ScanAbandoned(f"scan {scan.scan_id}: its worker's lease lapsed") from exc
+
+    def _fence(self, scan: _Scan, payload: ScanPayload) -> Fence | None:
+        """Sound: a write that could contradict "failed" lands only while the lease holds.
+
+        A failed payload never contradicts a reader. The start write is not fenced: if
+        the lease is already gone, readers say failed from the first poll and every
+        later write of the scan is stopped here.
+        """
+        if self.liveness is None or payload.status == "failed":
+            return None
+        return Fence(key=self.liveness.key, token=scan.owner)
 
     # ---- start -----------------------------------------------------------------
 
@@ -492,14 +514,31 @@ class ScanService:
         flag = await self.store.get(client, self._active_key(slot))
         return flag is not None or self.has_local_task(slot)
 
-    async def abandoned(self, payload: ScanPayload, client: aioredis.Redis | None) -> bool:
-        """Sound's liveness check (F11 off): the writer's lease is gone or re-issued."""
+    async def settle_partial(
+        self, slot: str, entry: StoredEntry, client: aioredis.Redis | None
+    ) -> StoredEntry | None:
+        """Sound's liveness check (F11 off) of a partial entry: None if its scan is abandoned.
+
+        The slot's entry and its writer's lease are read again in one MGET: a lease
+        that lapsed after the scan's last write says nothing about a scan that had
+        already finished, so a fresher terminal entry is returned instead. A partial
+        entry whose lease is gone at that instant is final: writes are fenced on it.
+        """
         if self.liveness is None:
-            return False
+            return entry
         # No shortcut for this worker's own scans: until its heartbeat notices a lapse
         # it would say scanning while every other worker already says failed.
-        lease = await self.store.get(client, worker_lease_key(payload.worker_id))
-        return lease != payload.owner
+        payload = entry.payload
+        text, lease = await self.store.read_chain(
+            client, [result_key(slot), worker_lease_key(payload.worker_id)]
+        )
+        fresh = StoredEntry.from_json(text) if text is not None else None
+        same_scan = fresh is not None and fresh.payload.scan_id == payload.scan_id
+        if lease == payload.owner:
+            return entry  # live: answer from what was read (F8's stale memory included)
+        if fresh is not None and same_scan and not fresh.partial:
+            return fresh
+        return None
 
     # ---- end of life -----------------------------------------------------------
 

@@ -10,6 +10,12 @@ first error aborts the rest of its group, logged and swallowed; a read error
 reads as "missing". Atomic execution (sound): all groups of one write go in a
 single MULTI/EXEC and any error raises :class:`StoreError`.
 
+A write may be *fenced* (sound's leases): it lands only if a key still holds the
+writer's token at the instant it executes, else :class:`FenceLost` is raised and
+nothing is written. Atomic execution checks the fence and writes in one Lua
+script, so a lease that expires a microsecond earlier stops the write; legacy
+execution checks with a GET first (not atomic, like everything legacy does).
+
 >>> Write(key=result_key("alice:0123456789abcdef"), value="{}", ttl_ms=3000).key
 'opportunity_scan_result:alice:0123456789abcdef'
 """
@@ -56,6 +62,35 @@ class StoreError(Exception):
     """A Redis command failed under atomic execution (answered with 503)."""
 
 
+class FenceLost(Exception):
+    """A fenced write found its fence key gone or holding another token; nothing written."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fence:
+    """Write only while ``key`` holds ``token`` (a worker's lease and its incarnation)."""
+
+    key: str
+    token: str
+
+
+# KEYS[1] is the fence; then one key per write with (value, ttl_ms, is_delete) in ARGV.
+_FENCED_WRITE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+for i = 2, #KEYS do
+  local at = (i - 2) * 3 + 2
+  if ARGV[at + 2] == '1' then
+    redis.call('DEL', KEYS[i])
+  elseif tonumber(ARGV[at + 1]) > 0 then
+    redis.call('SET', KEYS[i], ARGV[at], 'PX', ARGV[at + 1])
+  else
+    redis.call('SET', KEYS[i], ARGV[at])
+  end
+end
+return 1
+"""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Write:
     """SET key value PX ttl_ms, or DEL key when ``value`` is None."""
@@ -72,10 +107,25 @@ class Store:
         self._manager = manager
         self._atomic = atomic
 
-    async def write(self, client: aioredis.Redis | None, groups: Sequence[Sequence[Write]]) -> None:
-        """Apply ``groups``; a None client skips them silently (the real behaviour)."""
+    async def write(
+        self,
+        client: aioredis.Redis | None,
+        groups: Sequence[Sequence[Write]],
+        *,
+        fence: Fence | None = None,
+    ) -> None:
+        """Apply ``groups``; a None client skips them silently (the real behaviour).
+
+        With ``fence``, raise :class:`FenceLost` (writing nothing) unless the fence
+        key holds the fence token when the write executes.
+        """
         if client is None:
             return
+        if fence is not None and self._atomic:
+            await self._fenced_atomic(client, [w for group in groups for w in group], fence)
+            return
+        if fence is not None and await self.get(client, fence.key) != fence.token:
+            raise FenceLost(f"{fence.key} no longer holds this writer's token")
         if self._atomic:
             pipe = client.pipeline(transaction=True)
             for group in groups:
@@ -100,6 +150,23 @@ class Store:
                 _log.warning("write group aborted at %s: %s", w.key, exc)
             else:
                 self._manager.record_success()
+
+    async def _fenced_atomic(
+        self, client: aioredis.Redis, writes: Sequence[Write], fence: Fence
+    ) -> None:
+        args: list[str | int] = [fence.token]
+        for w in writes:
+            args += [w.value or "", w.ttl_ms, "1" if w.value is None else "0"]
+        try:
+            landed = await client.eval(
+                _FENCED_WRITE, 1 + len(writes), fence.key, *(w.key for w in writes), *args
+            )
+        except RedisError as exc:
+            self._manager.record_failure(exc)
+            raise StoreError(f"write failed: {exc}") from exc
+        self._manager.record_success()
+        if not landed:
+            raise FenceLost(f"{fence.key} no longer holds this writer's token")
 
     async def read_chain(
         self, client: aioredis.Redis | None, keys: Sequence[str]

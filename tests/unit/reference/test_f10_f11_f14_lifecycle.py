@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from reference_impl.payload import StoredEntry
 from tests.unit.reference.inprocess_fake import InprocessFakeRedisCluster, config_id, configs, run
 
 TERMINAL = {"complete", "failed"}
@@ -92,6 +93,61 @@ def test_sound_never_resurrects_a_lapsed_lease() -> None:
             await c.wait_idle(0)  # alice's scan was abandoned, bob's finished or failed
             final = await c.status(1, "alice", scan_id)
             assert final["status"] == "failed", final
+
+    run(scenario())
+
+
+def test_sound_scan_writes_nothing_once_its_lease_expires_before_the_heartbeat() -> None:
+    """The lease expires before the owner's next beat (a starved event loop): readers
+    say failed at once, so the owner's next write must not land.
+
+    Before the fenced write, the owner kept writing under its old token until its
+    heartbeat noticed the lapse, and a scan that finished in that window read failed
+    and then complete (status_regression on ``sound`` under load).
+    """
+
+    async def scenario() -> None:
+        # 0.05: the lease (1.5 s) expires long before the first strategy ends (>= 6.2 s)
+        async with InprocessFakeRedisCluster(preset="sound", time_scale=0.05) as c:
+            await c.warm(1)
+            scan_id = await c.discover(0, "alice")
+            assert (await c.status(1, "alice", scan_id))["status"] == "scanning"
+            liveness = c.service(0).liveness
+            assert liveness is not None
+            token = liveness.token
+            await liveness.stop()  # its next beat never comes; the lease just expires
+            lapsed = await c.wait_status(1, "alice", scan_id, TERMINAL, timeout_s=c.s(60))
+            assert lapsed["status"] == "failed", lapsed
+            await c.wait_idle(0, timeout_s=c.s(400))
+            assert liveness.token == token, "the heartbeat ran: this test needs it not to"
+            for worker in (0, 1):
+                final = await c.status(worker, "alice", scan_id)
+                assert final["status"] == "failed", final
+                assert (await c.results(worker, "alice", scan_id)).status_code == 410
+
+    run(scenario())
+
+
+def test_sound_reader_does_not_fail_a_scan_that_finished_before_its_lease_lapsed() -> None:
+    """A reader holding a partial entry read just before the scan completed, that
+    then finds the lease gone (it lapsed after completion), answers complete."""
+
+    async def scenario() -> None:
+        async with InprocessFakeRedisCluster(preset="sound", time_scale=0.05) as c:
+            await c.warm(1)
+            scan_id = await c.discover(0, "alice")
+            slot = await c.slot_of(scan_id)
+            stale = StoredEntry.from_json(await c.admin.get(f"opportunity_scan_result:{slot}"))
+            assert stale.partial
+            done = await c.wait_status(0, "alice", scan_id, TERMINAL, timeout_s=c.s(400))
+            assert done["status"] == "complete", done
+            await c.admin.delete("opportunity_worker_lease:w0")  # lapses after the end
+            reader = c.service(1)
+            settled = await reader.settle_partial(slot, stale, await reader.read_client())
+            assert settled is not None, "a finished scan was answered as abandoned"
+            assert settled.payload.status == "complete"
+            await c.admin.delete(f"opportunity_scan_result:{slot}")  # and now truly gone
+            assert await reader.settle_partial(slot, stale, await reader.read_client()) is None
 
     run(scenario())
 
