@@ -42,8 +42,9 @@ class LinkStats:
     """One link's counters since the cluster started.
 
     ``resets``: connections reset by a ``reset`` fault; ``cut``: connections reset by a
-    partition; ``dropped_bytes``: bytes a blackhole swallowed; ``up``/``down``: bytes
-    from the worker to Redis and back.
+    partition; ``dropped_bytes``: bytes a blackhole swallowed; ``delayed``: chunks a
+    latency fault held back (either way); ``up``/``down``: bytes from the worker to
+    Redis and back.
     """
 
     link: int
@@ -54,6 +55,7 @@ class LinkStats:
     resets: int
     cut: int
     dropped_bytes: int
+    delayed: int
     up: int
     down: int
 

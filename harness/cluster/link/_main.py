@@ -59,7 +59,17 @@ class _Link:
         self.reset_left = -1  # commands still let through; -1 when no reset is armed
         self.blackhole = False
         self.stats = dict.fromkeys(
-            ("accepted", "resets", "cut", "refused_upstream", "dropped_bytes", "up", "down"), 0
+            (
+                "accepted",
+                "resets",
+                "cut",
+                "refused_upstream",
+                "dropped_bytes",
+                "delayed",
+                "up",
+                "down",
+            ),
+            0,
         )
         self.rng = random.Random(index)
 
@@ -268,6 +278,7 @@ class _Client(asyncio.Protocol):
 
     def later(self, transport: asyncio.Transport, data: bytes, base: float, *, up: bool) -> None:
         loop = asyncio.get_running_loop()
+        self.link.stats["delayed"] += 1
         due = loop.time() + self.link.delay(base)
         # Never overtake an earlier chunk: jitter must not reorder a byte stream.
         if up:
