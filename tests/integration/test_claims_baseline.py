@@ -69,13 +69,15 @@ def test_sound_confirms_what_it_measured_and_says_what_it_could_not(
 ) -> None:
     out = tmp_path / "claims"
     code = main(
-        ["claims", str(MERGE), "--preset", "sound", "--seeds", "1", "--out", str(out), "--quiet"]
+        ["claims", str(MERGE), "--preset", "sound", "--seeds", "2", "--out", str(out), "--quiet"]
     )
     printed = capsys.readouterr().out
     claims = _outcomes(out)
     assert all(c["outcome"] != "REFUTED" for c in claims.values()), printed
-    assert claims["1"]["outcome"] == "CONFIRMED"  # 0 of ~1,000 polls: upper bound < 1%
-    # ~24 probes cannot put the upper bound under 1%: the output says how many more would.
+    # 0 of ~2,000 polls (two seeds; ~730 on a saturated machine, where one seed's 367 left
+    # the upper bound at 1.04%): the upper bound is under the 1% tolerance.
+    assert claims["1"]["outcome"] == "CONFIRMED", claims["1"]
+    # ~50 probes cannot put the upper bound under 1%: the output says how many more would.
     assert claims["5"]["outcome"] == "INCONCLUSIVE"
     assert "more requests by a non-owner" in str(claims["5"]["atoms"][0]["evidence"])  # type: ignore[index]
     assert code == 3  # nothing refuted, not everything decided: never a pass

@@ -170,6 +170,10 @@ class Router:
                 self._proc.stdin.write(line.encode() + b"\n")
                 self._proc.stdin.flush()
             except BrokenPipeError as exc:
+                # A killed router's pipe breaks before it can be reaped: while its other
+                # threads are still being torn down, poll() says it is running.
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self._proc.wait(1.0)
                 raise InfrastructureError(
                     f"the router has exited ({self._ended()}):\n{tail(self._log)}"
                 ) from exc
