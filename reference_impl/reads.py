@@ -156,23 +156,41 @@ async def _missing_state(
     return Reply(status_code=410 if for_results else 200, body=body)
 
 
-async def status(svc: ScanService, user_id: str, scan_id: str) -> Reply:
-    """``GET /status/{scan_id}``: always 200 except 503 when sound cannot read Redis."""
+async def _answerable(
+    svc: ScanService, user_id: str, scan_id: str, *, for_results: bool
+) -> Reply | StoredEntry:
+    """The scan's live or complete entry, or the reply that ends the request: unknown
+    (404 or not_found), state lost, abandoned or failed (410 or a 200 saying failed)."""
+    code = 410 if for_results else 200
     client = await svc.read_client()
     slot, entry = await _locate(svc, user_id, scan_id, client)
     if slot is None:
+        if for_results:
+            body = {"success": False, "scan_id": scan_id, "error": "scan not found"}
+            return Reply(status_code=404, body=body)
         return Reply(status_code=200, body=_not_found(scan_id))
     if entry is None:
-        return await _missing_state(svc, scan_id, slot, client, for_results=False)
+        return await _missing_state(svc, scan_id, slot, client, for_results=for_results)
     if entry.partial:
         settled = await svc.settle_partial(slot, entry, client)
         if settled is None:
             body = _failed(entry.payload.scan_id, "scan abandoned: its worker is gone")
-            return Reply(status_code=200, body=body)
+            return Reply(status_code=code, body=body)
         entry = settled
+    if entry.payload.status == "failed":
+        payload = entry.payload
+        return Reply(
+            status_code=code, body=_failed(payload.scan_id, payload.error or "scan failed")
+        )
+    return entry
+
+
+async def status(svc: ScanService, user_id: str, scan_id: str) -> Reply:
+    """``GET /status/{scan_id}``: always 200 except 503 when sound cannot read Redis."""
+    entry = await _answerable(svc, user_id, scan_id, for_results=False)
+    if isinstance(entry, Reply):
+        return entry
     payload = entry.payload
-    if payload.status == "failed":
-        return Reply(status_code=200, body=_failed(payload.scan_id, payload.error or "scan failed"))
     if entry.partial:
         progress = progress_body(payload, default_total=DEFAULT_TOTAL_STRATEGIES)
         return Reply(
@@ -189,23 +207,10 @@ async def status(svc: ScanService, user_id: str, scan_id: str) -> Reply:
 
 async def results(svc: ScanService, user_id: str, scan_id: str) -> Reply:
     """``GET /results/{scan_id}``: 200 complete, 202 partial, 404 unknown (410 failed, sound)."""
-    client = await svc.read_client()
-    slot, entry = await _locate(svc, user_id, scan_id, client)
-    if slot is None:
-        return Reply(
-            status_code=404, body={"success": False, "scan_id": scan_id, "error": "scan not found"}
-        )
-    if entry is None:
-        return await _missing_state(svc, scan_id, slot, client, for_results=True)
-    if entry.partial:
-        settled = await svc.settle_partial(slot, entry, client)
-        if settled is None:
-            body = _failed(entry.payload.scan_id, "scan abandoned: its worker is gone")
-            return Reply(status_code=410, body=body)
-        entry = settled
+    entry = await _answerable(svc, user_id, scan_id, for_results=True)
+    if isinstance(entry, Reply):
+        return entry
     payload = entry.payload
-    if payload.status == "failed":
-        return Reply(status_code=410, body=_failed(payload.scan_id, payload.error or "scan failed"))
     if entry.partial:
         body = {
             "success": False,
