@@ -6,6 +6,7 @@ addressed by URL: never the machine's Redis on port 6379.
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import Iterator
 
 import pytest
@@ -64,6 +65,26 @@ def test_serves_on_loopback_and_restart_loses_the_data(backend: RedisBackend) ->
     assert _get(backend, "k") is None
     _set(backend, "k", "again")  # same URL, serving again
     assert _get(backend, "k") == b"again"
+
+
+def test_overlapping_restarts_and_stalls_each_complete(backend: RedisBackend) -> None:
+    # The nemesis applies faults concurrently, one thread each. Unserialised, one restart
+    # killed the server another was waiting on: "readline of closed file", a crashed run.
+    def restart() -> float:
+        return backend.restart()
+
+    def stall_then_unstall() -> None:
+        backend.stall()
+        backend.unstall()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        futures = [pool.submit(restart) for _ in range(3)] + [pool.submit(stall_then_unstall)]
+        for future in futures:
+            future.result(timeout=60)
+    assert len(backend.pids()) == 1
+    assert backend.ping()
+    _set(backend, "k", "after")
+    assert _get(backend, "k") == b"after"
 
 
 def test_stall_freezes_clients_until_unstall(backend: RedisBackend) -> None:

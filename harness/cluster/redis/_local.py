@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Final
@@ -71,6 +72,10 @@ class _LocalBackend(RedisBackend):
         self._workdir = workdir or Path(tempfile.mkdtemp(prefix="scanproof-redis-"))
         self._port = free_port()
         self._proc: subprocess.Popen[bytes] | None = None
+        # Faults run concurrently (the nemesis applies each on its own thread): two restarts,
+        # or a restart and a stall, must not interleave. Without this, one restart killed the
+        # server the other was waiting on, closing the pipe it read ("readline of closed file").
+        self._process_lock = threading.RLock()
         super().__init__(f"redis://{LOOPBACK}:{self._port}/0", note=note)
         self._launch()
         if wait:
@@ -126,46 +131,50 @@ class _LocalBackend(RedisBackend):
             self._proc = None
 
     def close(self) -> None:
-        self._kill()
-        if self._owns_workdir:
-            shutil.rmtree(self._workdir, ignore_errors=True)
+        with self._process_lock:
+            self._kill()
+            if self._owns_workdir:
+                shutil.rmtree(self._workdir, ignore_errors=True)
 
     def restart(self) -> float:
-        self._require(Fault.RESTART)
-        begin = time.perf_counter()
-        old = self._proc
-        self._kill()
-        if old is not None and is_alive(old.pid):
-            raise InfrastructureError(f"{self.name} Redis pid {old.pid} survived SIGKILL")
-        self._start()
-        new = self._running()
-        if old is not None and new.pid == old.pid:
-            raise InfrastructureError(f"{self.name} Redis restart kept pid {old.pid}")
-        seconds = time.perf_counter() - begin
-        self._emit(EventKind.REDIS_RESTARTED, f"pid {new.pid}", duration=seconds)
-        return seconds
+        with self._process_lock:
+            self._require(Fault.RESTART)
+            begin = time.perf_counter()
+            old = self._proc
+            self._kill()
+            if old is not None and is_alive(old.pid):
+                raise InfrastructureError(f"{self.name} Redis pid {old.pid} survived SIGKILL")
+            self._start()
+            new = self._running()
+            if old is not None and new.pid == old.pid:
+                raise InfrastructureError(f"{self.name} Redis restart kept pid {old.pid}")
+            seconds = time.perf_counter() - begin
+            self._emit(EventKind.REDIS_RESTARTED, f"pid {new.pid}", duration=seconds)
+            return seconds
 
     def stall(self) -> None:
-        self._require(Fault.STALL)
-        proc = self._running()
-        proc.send_signal(signal.SIGSTOP)
-        wait_until(
-            lambda: process_state(proc.pid) == "T",
-            timeout=2.0,
-            what=f"{self.name} Redis to stop (SIGSTOP)",
-        )
-        self._emit(EventKind.REDIS_STALLED)
+        with self._process_lock:
+            self._require(Fault.STALL)
+            proc = self._running()
+            proc.send_signal(signal.SIGSTOP)
+            wait_until(
+                lambda: process_state(proc.pid) == "T",
+                timeout=2.0,
+                what=f"{self.name} Redis to stop (SIGSTOP)",
+            )
+            self._emit(EventKind.REDIS_STALLED)
 
     def unstall(self) -> None:
-        self._require(Fault.STALL)
-        proc = self._running()
-        proc.send_signal(signal.SIGCONT)
-        wait_until(
-            lambda: process_state(proc.pid) != "T",
-            timeout=2.0,
-            what=f"{self.name} Redis to continue (SIGCONT)",
-        )
-        self._emit(EventKind.REDIS_UNSTALLED)
+        with self._process_lock:
+            self._require(Fault.STALL)
+            proc = self._running()
+            proc.send_signal(signal.SIGCONT)
+            wait_until(
+                lambda: process_state(proc.pid) != "T",
+                timeout=2.0,
+                what=f"{self.name} Redis to continue (SIGCONT)",
+            )
+            self._emit(EventKind.REDIS_UNSTALLED)
 
 
 class EmbeddedRedis(_LocalBackend):
