@@ -48,16 +48,19 @@ class Case:
 
 CASES = {
     "F1": Case("client_init_on_discover_only", "status_not_found"),
-    # A restart refuses connections: five failures open the breaker for 300 s, and
-    # with the flag a worker hands out no client meanwhile, so a discover answers
-    # 200 and writes nothing. Scans accepted after the restart are not excused.
+    # Every worker's link to Redis refuses connections for 300 s: five failures open the
+    # breaker for 300 s, and with the flag a worker hands out no client meanwhile, so a
+    # discover answers 200 and writes nothing, and reads find nothing. A partition destroys
+    # no data, so nothing is excused; sound answers 503. (Three Redis restarts did this
+    # before, but a restart's length is the machine's: under load the embedded Redis took
+    # 1.2-1.6 s to come back, every scan's state was lost to some restart and excused.)
     "F2": Case(
         "unhealthy_client_is_none",
         "status_not_found",
         replace(
             BASE,
             scans_per_tenant=4,
-            faults=tuple(FaultStep(at=at, fault="redis_restart") for at in (0.2, 0.45, 0.7)),
+            faults=(FaultStep(at=0.2, fault="link_partition", links=0, duration=300.0),),
         ),
     ),
     # Every 120 s each worker's link lets 1-3 more commands through, then resets every
