@@ -159,6 +159,11 @@ class Router:
             state = f"exit code {code}"
         return f"{state}, log {self._log}"
 
+    def _await_exit(self) -> None:
+        """Give a router that seems to be dying up to 1 s to exit, so its end can be named."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._proc.wait(1.0)
+
     def _command(self, line: str) -> str:
         with self._lock:
             if self._proc.poll() is not None or self._proc.stdin is None:
@@ -170,17 +175,13 @@ class Router:
                 self._proc.stdin.write(line.encode() + b"\n")
                 self._proc.stdin.flush()
             except BrokenPipeError as exc:
-                # A killed router's pipe breaks before it can be reaped: while its other
-                # threads are still being torn down, poll() says it is running.
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    self._proc.wait(1.0)
+                self._await_exit()  # a killed router's pipe breaks before it can be reaped
                 raise InfrastructureError(
                     f"the router has exited ({self._ended()}):\n{tail(self._log)}"
                 ) from exc
             reply = read_line(self._proc.stdout, _REPLY_TIMEOUT)
         if not reply:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._proc.wait(1.0)  # no reply: usually the router is dying right now
+            self._await_exit()  # no reply: usually the router is dying right now
             if self._proc.poll() is not None:
                 raise InfrastructureError(
                     f"the router has exited ({self._ended()}):\n{tail(self._log)}"
