@@ -13,6 +13,8 @@ what happened                                outcome  why
 connect refused / connect timeout            fail     the request never reached a worker
 pool timeout                                 fail     the request was never sent
 router 502 ``worker_unavailable``            fail     the router could not connect
+router 503 ``no_worker_available``           fail     every worker was out of rotation
+router 502 ``worker_closed``                 info     dropped after it was sent: no answer
 read / write timeout, reset, protocol error  info     the worker may have processed it
 any other 5xx                                info     the worker may have processed it
 any other answer (2xx, 3xx, 4xx)             ok       it happened
@@ -54,7 +56,12 @@ from harness.history.writer import Completion
 from harness.targets.contract import HEADER_ID, STATES, Contract, at_path
 
 WORKER_HEADER = "x-scanproof-worker"
+ROUTER_HEADER = "x-scanproof-router"  # on the router's own answers only
 ROUTER_UNAVAILABLE = "worker_unavailable"
+# The router's own answers: the request never reached a worker, or it was sent and then
+# dropped with no answer (recorded like a reset: no HTTP status of the service).
+_ROUTER_NEVER_SENT = frozenset({ROUTER_UNAVAILABLE, "no_worker_available"})
+_ROUTER_DROPPED = "worker_closed"
 NOT_JSON = "response body is not JSON"
 # Retry policy, stated for every recording client: no retries (a retry would hide exactly
 # the failures we are here to count, and could repeat a discover), and this timeout.
@@ -77,9 +84,32 @@ def classify_exception(
     return "info"
 
 
-def classify_response(status_code: int, body: Any) -> Outcome:
+def router_error(status_code: int, body: Any, headers: Mapping[str, str] | None = None) -> str:
+    """The ``error`` of an answer the scanproof router wrote itself, "" for any other.
+
+    With ``headers`` known, only an answer carrying ``X-Scanproof-Router`` is the
+    router's: a service may answer the same words itself.
+
+    >>> router_error(503, {"error": "no_worker_available"}, {"X-Scanproof-Router": "local"})
+    'no_worker_available'
+    >>> router_error(503, {"error": "no_worker_available"}, {"content-type": "text/json"})
+    ''
+    """
+    if status_code not in (502, 503) or not isinstance(body, dict):
+        return ""
+    error = body.get("error")
+    if error not in _ROUTER_NEVER_SENT and error != _ROUTER_DROPPED:
+        return ""
+    if headers is not None and header_value(headers, ROUTER_HEADER) is None:
+        return ""
+    return str(error)
+
+
+def classify_response(
+    status_code: int, body: Any, headers: Mapping[str, str] | None = None
+) -> Outcome:
     """The outcome of a request that got an HTTP answer (see the module table)."""
-    if status_code == 502 and isinstance(body, dict) and body.get("error") == ROUTER_UNAVAILABLE:
+    if router_error(status_code, body, headers) in _ROUTER_NEVER_SENT:
         return "fail"
     if status_code >= 500:
         return "info"
@@ -197,6 +227,10 @@ def completion_from_answer(
     worker = _worker(headers, c.worker_header)
     if pin is not None and worker < 0:
         worker = pin
+    if router_error(status_code, body, headers) == _ROUTER_DROPPED:
+        # The router sent it and the worker dropped it: no answer of the service.
+        detail = str(body.get("detail", ""))[:200]
+        return Completion(outcome="info", worker=worker, error=f"router: {detail}")
     raw = _word(at_path(body, c.status_field))
     progress = at_path(body, c.progress_field)
     prog: dict[str, Any] = progress if isinstance(progress, dict) else {}
@@ -204,7 +238,7 @@ def completion_from_answer(
     if kind == "status" and c.results_field:  # the status answer carries the result
         items = _result_items(at_path(body, c.results_field))
     return Completion(
-        outcome=classify_response(status_code, body),
+        outcome=classify_response(status_code, body, headers),
         worker=worker,
         http_status=status_code,
         body_status=state_of(kind, c, status_code, raw, json_body=error != NOT_JSON),

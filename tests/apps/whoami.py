@@ -5,7 +5,9 @@
   tests can see that workers share Redis but not memory;
 - ``GET /memo/{key}``: a per-process counter, to show that memory is not shared;
 - ``POST /echo``: echoes the request body (exercises request bodies through the router);
-- ``GET /stream/{n}``: ``n`` chunks in a chunked response.
+- ``GET /stream/{n}``: ``n`` chunks in a chunked response;
+- ``GET /boom``: raises, so Starlette answers 500 and uvicorn then closes the
+  connection without having said ``Connection: close``.
 
 Importing it opens nothing: the Redis client is created on first use, after fork.
 """
@@ -34,6 +36,11 @@ def _redis() -> aioredis.Redis:
 @app.get("/whoami")
 async def whoami() -> dict[str, object]:
     return {"pid": os.getpid(), "worker_id": os.environ.get("WORKER_ID")}
+
+
+@app.get("/boom")
+async def boom() -> dict[str, object]:
+    raise RuntimeError("boom (tests.apps.whoami raises here on purpose)")
 
 
 @app.put("/kv/{key}")

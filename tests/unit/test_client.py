@@ -13,8 +13,10 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from harness.history import schema as S
+from harness.history.outcomes import completion_from_answer
 from harness.history.tables import HistoryWriter, load_history
 from harness.run.client import ScanClient, classify_exception, classify_response
+from harness.targets.contract import Contract
 
 
 def _inprocess_fake_service() -> FastAPI:
@@ -71,10 +73,34 @@ def test_exception_table(exc: Exception, outcome: str) -> None:
         (502, {"error": "worker_unavailable", "worker": 1}, "fail"),
         (502, {"error": "something else"}, "info"),
         (503, None, "info"),
+        (503, {"error": "no_worker_available"}, "fail"),
     ],
 )
 def test_response_table(code: int, body: Any, outcome: str) -> None:
     assert classify_response(code, body) == outcome
+
+
+ROUTER = {"X-Scanproof-Router": "local", "X-Scanproof-Worker": "1"}
+SERVICE = {"X-Scanproof-Worker": "1"}
+
+
+@pytest.mark.parametrize(
+    ("code", "body", "headers", "outcome", "http_status"),
+    [
+        # the router's own answers: never sent, or sent and dropped (no service answer)
+        (503, {"error": "no_worker_available"}, ROUTER, "fail", 503),
+        (502, {"error": "worker_unavailable", "worker": 1}, ROUTER, "fail", 502),
+        (502, {"error": "worker_closed", "worker": 1}, ROUTER, "info", 0),
+        # the same words from the service itself are the service's 5xx answers
+        (503, {"error": "no_worker_available"}, SERVICE, "info", 503),
+        (502, {"error": "worker_closed"}, SERVICE, "info", 502),
+    ],
+)
+def test_router_answers_are_never_taken_for_the_services(
+    code: int, body: Any, headers: dict[str, str], outcome: str, http_status: int
+) -> None:
+    done = completion_from_answer("status", Contract(), code, body, headers=headers)
+    assert (done.outcome, done.http_status, done.worker) == (outcome, http_status, 1)
 
 
 def test_ops_record_worker_progress_and_ids(tmp_path: Path) -> None:

@@ -8,6 +8,9 @@ general path must produce the same bytes.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 import pytest
 
 from harness.cluster.router import _pool as pool
@@ -123,19 +126,80 @@ def test_chunked_response_ends_where_the_last_chunk_ends() -> None:
     assert _written(client.transport).endswith(b"5\r\nhello\r\n0\r\n\r\n")
 
 
-def test_worker_dropping_a_request_gives_a_502_naming_it_and_leaves_rotation() -> None:
+def test_worker_dropping_a_request_on_a_fresh_connection_gives_a_502_and_leaves_rotation() -> None:
     client, (up0, _) = _setup()
     client.data_received(GET)
-    up0.busy = True
-    up0.forwarded = False
+    assert up0.busy
+    assert not up0.reused
     # The probe task needs a running loop; this test only checks the immediate effects.
     up0.proxy._probing = True
     up0.connection_lost(ConnectionResetError())
     reply = _written(client.transport)
     assert reply.startswith(b"HTTP/1.1 502 Bad Gateway\r\n")
+    assert b"X-Scanproof-Router: local\r\n" in reply
     assert b'"worker": 0' in reply
-    assert b'"error": "worker_unavailable"' in reply
+    assert b'"error": "worker_closed"' in reply  # sent, then dropped: it may have run
     assert not up0.worker.up
+
+
+class InMemoryConnectWorker(pool.Worker):
+    """A worker whose new connections are in-memory transports, kept in ``connected``."""
+
+    def __init__(self) -> None:
+        super().__init__(0, "unix:/nonexistent/0")
+        self.connected: list[proto.Upstream] = []
+
+    async def connect(self, factory: Callable[[], proto.Upstream]) -> proto.Upstream:
+        upstream = factory()
+        upstream.connection_made(InMemoryTransport())  # type: ignore[arg-type]
+        self.connected.append(upstream)
+        return upstream
+
+
+def _reused_upstream() -> tuple[proto.Downstream, proto.Upstream, InMemoryConnectWorker]:
+    """One worker with one pooled connection that has already served an answer."""
+    worker = InMemoryConnectWorker()
+    proxy = pool.Proxy([worker], "round-robin")
+    upstream = proto.Upstream(worker, proxy)
+    upstream.transport = InMemoryTransport()  # type: ignore[assignment]
+    worker.idle.append(upstream)
+    client = proto.Downstream(proxy)
+    client.transport = InMemoryTransport()  # type: ignore[assignment]
+    client.data_received(GET)
+    upstream.data_received(RESPONSE)
+    assert upstream.reused
+    assert upstream in worker.idle
+    return client, upstream, worker
+
+
+def test_a_get_crossing_the_close_of_a_reused_connection_is_sent_again_on_a_fresh_one() -> None:
+    async def scenario() -> None:
+        client, upstream, worker = _reused_upstream()
+        client.data_received(GET)  # reuses the pooled connection...
+        assert _written(upstream.transport) == GET + GET
+        upstream.connection_lost(None)  # ...which the worker had closed after its answer
+        await asyncio.gather(*pool._TASKS)
+        (fresh,) = worker.connected
+        assert _written(fresh.transport) == GET
+        fresh.data_received(RESPONSE)
+        assert _written(client.transport).count(b"HTTP/1.1 200 OK\r\n") == 2
+        assert b"502" not in _written(client.transport)
+        assert worker.up
+        assert worker.errors == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_post_crossing_the_close_of_a_reused_connection_gets_a_502_and_keeps_rotation() -> None:
+    client, upstream, worker = _reused_upstream()
+    post = b"POST /scans HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}"
+    client.data_received(post)
+    upstream.connection_lost(None)
+    reply = _written(client.transport).split(BODY, 1)[1]
+    assert reply.startswith(b"HTTP/1.1 502 Bad Gateway\r\n")  # not sent again: it may have run
+    assert b'"error": "worker_closed"' in reply
+    assert worker.connected == []
+    assert worker.up  # a closed pooled connection says nothing about the worker
 
 
 def test_sticky_policy_routes_one_identity_to_one_worker() -> None:

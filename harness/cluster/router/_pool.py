@@ -47,13 +47,25 @@ def with_host(request: bytes, host_line: bytes) -> bytes:
     return request[:start] + host_line + request[stop:]
 
 
+# The ``error`` of the router's own answers (see docs/cluster.md), and their header.
+WORKER_UNAVAILABLE: Final = "worker_unavailable"  # 502: connect failed, never sent
+WORKER_CLOSED: Final = "worker_closed"  # 502: sent, then dropped; it may have run
+BAD_ANSWER: Final = "bad_worker_answer"  # 502: the worker's answer could not be framed
+NO_WORKER: Final = "no_worker_available"  # 503: every worker is out of rotation
+LOCAL_HEADER: Final = "X-Scanproof-Router"
+
+
 def local_response(status: str, payload: dict[str, object], worker: int | None) -> bytes:
-    """A whole JSON response the router writes itself (502, 503, 400)."""
+    """A whole JSON response the router writes itself (502, 503, 400).
+
+    It carries ``X-Scanproof-Router: local``, which no answer of a worker does, so a
+    client never mistakes it for the service's own answer.
+    """
     body = json.dumps(payload).encode()
     extra = f"X-Scanproof-Worker: {worker}\r\n" if worker is not None else ""
     return (
         f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\n"
-        f"content-length: {len(body)}\r\n{extra}\r\n"
+        f"content-length: {len(body)}\r\n{LOCAL_HEADER}: local\r\n{extra}\r\n"
     ).encode() + body
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Final
 
 from harness.cluster.router._http_parse import (
     CHUNKED,
@@ -22,7 +23,22 @@ from harness.cluster.router._http_parse import (
     parse_request_head,
     parse_response_head,
 )
-from harness.cluster.router._pool import Proxy, Worker, local_response, spawn_task, with_host
+from harness.cluster.router._pool import (
+    BAD_ANSWER,
+    NO_WORKER,
+    WORKER_CLOSED,
+    WORKER_UNAVAILABLE,
+    Proxy,
+    Worker,
+    local_response,
+    spawn_task,
+    with_host,
+)
+
+# Sent again once, on a fresh connection, when a reused connection closes before any
+# byte of the answer: the worker had closed it after its previous answer (uvicorn does
+# after an app error, servers do when a keep-alive timeout ends) as the request crossed.
+_RETRIED: Final = frozenset({b"GET", b"HEAD", b"OPTIONS"})
 
 
 class Upstream(asyncio.Protocol):
@@ -39,6 +55,8 @@ class Upstream(asyncio.Protocol):
         "mode",
         "proxy",
         "remaining",
+        "request",
+        "reused",
         "scanner",
         "transport",
         "worker",
@@ -54,6 +72,8 @@ class Upstream(asyncio.Protocol):
         self.forwarded = False
         self.hbuf = b""
         self.method = b"GET"
+        self.request = b""
+        self.reused = False  # it served an answer before this request
         self.keep_alive = True
         self.mode = 0
         self.remaining = 0
@@ -69,6 +89,7 @@ class Upstream(asyncio.Protocol):
         self.in_head = True
         self.forwarded = False
         self.method = method
+        self.request = request
         host_line = self.worker.host_line
         self.transport.write(with_host(request, host_line) if host_line else request)
 
@@ -97,6 +118,7 @@ class Upstream(asyncio.Protocol):
                     client.transport.write(data[:line_end] + self.worker.header + data[line_end:])
                     self.client = None
                     self.busy = False
+                    self.reused = True
                     self.worker.idle.append(self)
                     client.response_done()
                     return
@@ -120,6 +142,11 @@ class Upstream(asyncio.Protocol):
             except HttpParseError as exc:
                 self._abort(str(exc))
                 return
+            if status >= 500:
+                # Not pooled: a server often closes the connection after an error answer
+                # without saying so (uvicorn, when the app raised), and a request sent on it
+                # meanwhile would be lost.
+                self.keep_alive = False
             if status < 200:  # 100 Continue and friends: pass on, the real head follows
                 if client is not None:
                     client.transport.write(data[:head_end])
@@ -164,6 +191,7 @@ class Upstream(asyncio.Protocol):
         self.client = None
         self.busy = False
         self.scanner = None
+        self.reused = True
         if self.keep_alive and not self.transport.is_closing():
             self.worker.idle.append(self)
         else:
@@ -177,7 +205,7 @@ class Upstream(asyncio.Protocol):
         self.busy = False
         self.transport.close()
         if client is not None:
-            client.upstream_failed(self.worker, reason, self.forwarded)
+            client.upstream_failed(self.worker, BAD_ANSWER, reason, self.forwarded)
 
     def connection_lost(self, exc: Exception | None) -> None:
         worker = self.worker
@@ -195,11 +223,27 @@ class Upstream(asyncio.Protocol):
         self.busy = False
         client = self.client
         self.client = None
-        if not self.forwarded:
-            # The worker went away holding our request: it may or may not have run it.
+        if self.forwarded:
+            if client is not None:
+                client.upstream_failed(worker, WORKER_CLOSED, "answer cut short", True)
+            return
+        if self.reused and not self.hbuf:
+            # A pooled connection closed before any byte of the answer: most likely the
+            # worker closed it after its previous answer as this request crossed, which
+            # says nothing about the worker. A safe request is sent again, once, on a
+            # fresh connection; any other may have run, and its client is told so.
+            if client is not None and not client.closed and self.method in _RETRIED:
+                client.upstream = None
+                spawn_task(client.connect_and_send(worker, self.request, self.method))
+                return
+        else:
+            # A fresh connection dropped: the worker went away holding our request.
             self.proxy.mark_failed(worker)
         if client is not None:
-            client.upstream_failed(worker, "worker closed the connection", self.forwarded)
+            client.upstream_failed(
+                worker, WORKER_CLOSED, "worker closed the connection (the request may have run)",
+                False,
+            )  # fmt: skip
 
     def pause_writing(self) -> None:
         if self.client is not None:
@@ -291,9 +335,7 @@ class Downstream(asyncio.Protocol):
 
     def _dispatch(self, worker: Worker | None, data: bytes, method: bytes) -> None:
         if worker is None:
-            self._reply(
-                local_response("503 Service Unavailable", {"error": "no_worker_available"}, None)
-            )
+            self._reply(local_response("503 Service Unavailable", {"error": NO_WORKER}, None))
             return
         worker.requests += 1
         idle = worker.idle
@@ -302,14 +344,16 @@ class Downstream(asyncio.Protocol):
             if not upstream.transport.is_closing():
                 upstream.send(self, data, method)
                 return
-        spawn_task(self._connect(worker, data, method))
+        spawn_task(self.connect_and_send(worker, data, method))
 
-    async def _connect(self, worker: Worker, request: bytes, method: bytes) -> None:
+    async def connect_and_send(self, worker: Worker, request: bytes, method: bytes) -> None:
+        """Send ``request`` on a new connection to ``worker``."""
         try:
             upstream = await worker.connect(lambda: Upstream(worker, self.proxy))
         except OSError as exc:
             self.proxy.mark_failed(worker)
-            self.upstream_failed(worker, f"connect failed: {exc.strerror or exc}", False)
+            detail = f"connect failed: {exc.strerror or exc}"
+            self.upstream_failed(worker, WORKER_UNAVAILABLE, detail, False)
             return
         if self.closed:
             worker.idle.append(upstream)
@@ -327,17 +371,13 @@ class Downstream(asyncio.Protocol):
             self.transport.resume_reading()
             self._handle(data)
 
-    def upstream_failed(self, worker: Worker, reason: str, forwarded: bool) -> None:
+    def upstream_failed(self, worker: Worker, error: str, reason: str, forwarded: bool) -> None:
         worker.errors += 1
         self.upstream = None
         if forwarded or self.closed:
             self.transport.close()  # part of a response is out: the client must see a cut
             return
-        payload: dict[str, object] = {
-            "error": "worker_unavailable",
-            "worker": worker.index,
-            "detail": reason,
-        }
+        payload: dict[str, object] = {"error": error, "worker": worker.index, "detail": reason}
         self._reply(local_response("502 Bad Gateway", payload, worker.index))
 
     def _reply(self, response: bytes) -> None:
