@@ -40,6 +40,7 @@ from celery import Celery
 VARIANTS = ("correct", "defaults", "failing_500", "stopped")
 TASK_NAME = "celery_jobs.run"
 VISIBILITY_S = 4  # an unacknowledged message this old is delivered again
+MUTEX_EXPIRE_S = 2  # how long a dead worker's redelivery lock outlives it
 RESULT_EXPIRES_S = 3600  # far beyond any retention the contract promises
 REDIS_TIMEOUT_S = 2.0
 
@@ -69,6 +70,9 @@ def make_celery(environ: Mapping[str, str] = os.environ) -> Celery:
             "visibility_timeout": VISIBILITY_S,
             "unacked_restore_interval": 1,  # sweep for abandoned messages every second
             "unacked_restore_throttle": 1,
+            # kombu holds a Redis lock while it sweeps, 300 s by default: a job worker
+            # SIGKILLed mid-sweep would block every redelivery for five minutes
+            "unacked_mutex_expire": MUTEX_EXPIRE_S,
             "socket_timeout": REDIS_TIMEOUT_S,
             "socket_connect_timeout": REDIS_TIMEOUT_S,
         },
