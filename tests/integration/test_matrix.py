@@ -9,11 +9,15 @@ for one mechanism:
   that never initialised its Redis client. Present in pre-fix and claimed-fix,
   gone in late-fix and sound.
 - F4 (closed by claimed-fix): late pollers (linger 0.75 keeps polling until about
-  370 service seconds after start: past the legacy lookups' 300 s, and well before
-  the results' own 300 s from completion run out, even when stale workers (F8)
-  hide the completion for a while). With F1 closed on both sides, pre-fix plus the
-  late fix still answers not_found (lookups expired); late-fix (= claimed-fix
-  plus the late fix) does not.
+  370 service seconds after start: past the legacy lookups' 300 s, and before the
+  results' own 300 s from completion run out). With F1 closed and F8 (per-worker
+  caches) switched off on both sides, pre-fix plus the late fix still answers
+  not_found (lookups expired); late-fix (= claimed-fix plus the late fix) does not.
+  F8 is off because it answers not_found honestly too: a worker that cached a
+  `scanning` entry says so for 300 s after completion, and once the result expires
+  a worker reading Redis says not_found inside the window that `scanning` opened.
+  That is our reading of the one loaded run in about twenty that failed here with
+  F8 on: 2 not_found from one worker, no fault, no Redis warning in its log.
 - F15b (NOT closed): every scan probed by another tenant; leaks in pre-fix,
   claimed-fix and late-fix, none in sound.
 - F6 / F8 (NOT closed): scanning 0/0 and stale per-worker caches show as
@@ -31,10 +35,10 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.evidence.matrix import load_matrix
+from harness.evidence.matrix import Variant, load_matrix
 from harness.run.matrix import MatrixSpec, run_matrix
 from harness.run.scenario import Scenario
-from harness.targets.reference import preset_variants, toggle_variant
+from harness.targets.reference import DEFAULT_APP, preset_variants
 
 pytestmark = [pytest.mark.processes, pytest.mark.slow]
 
@@ -83,12 +87,19 @@ def test_f1_f6_f8_stay_open_until_the_late_fix_or_sound(tmp_path: Path) -> None:
 
 
 def test_f4_is_closed_by_the_claimed_fix(tmp_path: Path) -> None:
-    with_late_fix = toggle_variant("pre-fix", "fix_read_path_client_reinit")
-    assert dict(with_late_fix.flags) == {"fix_read_path_client_reinit": True}
-    variants = [with_late_fix, *preset_variants(["late-fix"])]
-    result = run_matrix(variants, MatrixSpec(scenario=LATE_POLLERS, seeds=(0,)), tmp_path)
-    assert _count(result, with_late_fix.name, "status_not_found") > 0
-    assert _count(result, "late-fix", "status_not_found") == 0
+    no_f8 = {"per_worker_read_through_cache": False}
+    open_f4 = Variant(
+        name="pre-fix +late-fix -F8",
+        app=DEFAULT_APP,
+        preset="pre-fix",
+        flags={"fix_read_path_client_reinit": True, **no_f8},
+    )
+    closed_f4 = Variant(name="late-fix -F8", app=DEFAULT_APP, preset="late-fix", flags=no_f8)
+    spec = MatrixSpec(scenario=LATE_POLLERS, seeds=(0,))
+    result = run_matrix([open_f4, closed_f4], spec, tmp_path)
+    # 121 of 612 beside two flake-guard rounds; lookups expire for every scan polled late
+    assert _count(result, open_f4.name, "status_not_found") >= 5
+    assert _count(result, closed_f4.name, "status_not_found") == 0
 
 
 def test_matrix_verb_shows_f15b_open_until_sound_with_its_files(
