@@ -16,8 +16,9 @@ for one mechanism:
   F8 is off because it answers not_found honestly too: a worker that cached a
   `scanning` entry says so for 300 s after completion, and once the result expires
   a worker reading Redis says not_found inside the window that `scanning` opened.
-  That is our reading of the one loaded run in about twenty that failed here with
-  F8 on: 2 not_found from one worker, no fault, no Redis warning in its log.
+  tests/unit/reference/test_f08_f09_f12_shared_state.py shows it on virtual time;
+  one loaded run in about twenty met it here with F8 on (2 not_found from one
+  worker, no fault, no Redis warning in its log).
 - F15b (NOT closed): every scan probed by another tenant; leaks in pre-fix,
   claimed-fix and late-fix, none in sound.
 - F6 / F8 (NOT closed): scanning 0/0 and stale per-worker caches show as

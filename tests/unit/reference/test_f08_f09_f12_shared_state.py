@@ -83,3 +83,40 @@ def test_F12_old_cleanup_deletes_new_active_flag(
             assert symptom == expected, on_c
 
     run(scenario())
+
+
+@pytest.mark.parametrize("f8", [True, False], ids=["F8", "no-F8"])
+def test_F8_a_stale_scanning_answer_outlives_the_result(f8: bool) -> None:
+    """Why late-fix may answer not_found within retention of its own ``scanning``.
+
+    A worker that cached a partial entry says ``scanning`` until that entry's 300 s
+    run out, after the scan completed; the result expires 300 s after completion,
+    and a worker that reads Redis then says not_found. A client sees ``scanning``,
+    then not_found well inside retention: a live scan vanished, by the service's
+    own word. tests/integration/test_matrix.py switches F8 off to measure F4 alone.
+    """
+
+    async def scenario() -> None:
+        overrides = {"per_worker_read_through_cache": f8}
+        async with InprocessFakeRedisCluster(
+            preset="late-fix", overrides=overrides, workers=3
+        ) as c:
+            await c.warm(1)
+            await c.warm(2)
+            scan_id = await c.discover(0, "alice")
+            mid = await c.wait_status(1, "alice", scan_id, {"scanning"}, timeout_s=1)
+            assert mid["status"] == "scanning"  # worker 1 may cache this partial entry
+            cached_at = c.now()
+            done = await c.wait_status(0, "alice", scan_id, {"complete"}, timeout_s=3)
+            assert done["status"] == "complete"
+            completed_by = c.now()
+            ttl = c.s(300)
+            await c.wait_until(cached_at + ttl - c.s(5))
+            said = (await c.status(1, "alice", scan_id))["status"]
+            said_at = c.now()
+            await c.wait_until(completed_by + ttl + c.s(5))
+            gone = (await c.status(2, "alice", scan_id))["status"]
+            assert c.now() - said_at < ttl  # inside the retention that `said` promised
+            assert (said, gone) == (("scanning" if f8 else "complete"), "not_found")
+
+    run(scenario())
