@@ -70,7 +70,7 @@ def make_celery(environ: Mapping[str, str] = os.environ) -> Celery:
             "visibility_timeout": VISIBILITY_S,
             "unacked_restore_interval": 1,  # sweep for abandoned messages every second
             "unacked_restore_throttle": 1,
-            # kombu holds a Redis lock while it sweeps, 300 s by default: a job worker
+            # kombu sweeps under a Redis lock that lives 300 s by default: a job worker
             # SIGKILLed mid-sweep would block every redelivery for five minutes
             "unacked_mutex_expire": MUTEX_EXPIRE_S,
             "socket_timeout": REDIS_TIMEOUT_S,
