@@ -76,11 +76,15 @@ def closes_every_second_request() -> Iterator[int]:
                 answered, seen = True, b""
 
     def accept() -> None:
+        listener.settimeout(0.05)  # so that the loop sees ``stop``: close() wakes no accept()
         while not stop.is_set():
             try:
                 conn, _ = listener.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
+            conn.settimeout(None)
             threading.Thread(target=serve, args=(conn,), daemon=True).start()
 
     thread = threading.Thread(target=accept, daemon=True)
@@ -89,8 +93,9 @@ def closes_every_second_request() -> Iterator[int]:
         yield listener.getsockname()[1]
     finally:
         stop.set()
-        listener.close()
         thread.join(5)
+        listener.close()
+        assert not thread.is_alive()
 
 
 def test_a_get_that_crossed_a_close_is_sent_again_and_a_post_is_not(
