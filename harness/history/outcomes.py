@@ -109,7 +109,11 @@ def classify_response(
     status_code: int, body: Any, headers: Mapping[str, str] | None = None
 ) -> Outcome:
     """The outcome of a request that got an HTTP answer (see the module table)."""
-    if router_error(status_code, body, headers) in _ROUTER_NEVER_SENT:
+    return _outcome(status_code, router_error(status_code, body, headers))
+
+
+def _outcome(status_code: int, router: str) -> Outcome:
+    if router in _ROUTER_NEVER_SENT:
         return "fail"
     if status_code >= 500:
         return "info"
@@ -227,7 +231,8 @@ def completion_from_answer(
     worker = _worker(headers, c.worker_header)
     if pin is not None and worker < 0:
         worker = pin
-    if router_error(status_code, body, headers) == _ROUTER_DROPPED:
+    router = router_error(status_code, body, headers)
+    if router == _ROUTER_DROPPED:
         # The router sent it and the worker dropped it: no answer of the service.
         detail = str(body.get("detail", ""))[:200]
         return Completion(outcome="info", worker=worker, error=f"router: {detail}")
@@ -238,7 +243,7 @@ def completion_from_answer(
     if kind == "status" and c.results_field:  # the status answer carries the result
         items = _result_items(at_path(body, c.results_field))
     return Completion(
-        outcome=classify_response(status_code, body, headers),
+        outcome=_outcome(status_code, router),
         worker=worker,
         http_status=status_code,
         body_status=state_of(kind, c, status_code, raw, json_body=error != NOT_JSON),

@@ -160,3 +160,14 @@ def test_refused_connection_is_fail_and_silent_server_is_info(tmp_path: Path) ->
     assert "ConnectError" in ops.loc["scan_a", S.ERROR]
     assert ops.loc["scan_b", S.OUTCOME] == "info"
     assert "ReadTimeout" in ops.loc["scan_b", S.ERROR]
+
+
+def test_the_router_and_the_recorders_agree_on_its_words() -> None:
+    # harness.history stays standard library only (a gevent-patched locust imports it),
+    # so it spells the router's header and error words itself: they must match.
+    from harness.cluster.router import _pool
+    from harness.history import outcomes
+
+    assert _pool.LOCAL_HEADER.lower() == outcomes.ROUTER_HEADER
+    assert {_pool.WORKER_UNAVAILABLE, _pool.NO_WORKER} == outcomes._ROUTER_NEVER_SENT
+    assert _pool.WORKER_CLOSED == outcomes._ROUTER_DROPPED
