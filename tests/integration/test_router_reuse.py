@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 
 from harness import Cluster
 from harness.cluster.router import Router
+from harness.cluster.router._proto import UNSAFE_REUSE_S
 
 pytestmark = pytest.mark.processes
 
@@ -43,27 +45,34 @@ def test_an_app_that_raises_costs_no_other_request_and_no_worker() -> None:
     assert [(r.up, r.errors) for r in routes] == [(True, 0), (True, 0)]
 
 
-@pytest.fixture
-def closes_every_second_request() -> Iterator[int]:
-    """A loopback server that answers the first request of each connection and closes
-    the connection, unanswered, when the second arrives: a keep-alive close that
-    crossed the router's next request, made deterministic."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
+class _Loopback:
+    """A loopback HTTP server that answers 200, except that it closes a connection,
+    unanswered, when ``closes(answered, idle_s)`` says so as a request arrives (the
+    requests it answered on that connection, the seconds since the last answer): a
+    keep-alive close that crossed the router's next request, made deterministic."""
 
-    def serve(conn: socket.socket) -> None:
+    def __init__(self, closes: Callable[[int, float], bool]) -> None:
+        self.closes = closes
+        self.connections = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _serve(self, conn: socket.socket) -> None:
         with conn:
             seen = b""
-            answered = False
-            while not stop.is_set():
+            answered, last = 0, time.monotonic()
+            while not self.stop.is_set():
                 data = conn.recv(65536)
                 if not data:
                     return
+                if not seen and self.closes(answered, time.monotonic() - last):
+                    return  # close without an answer
                 seen += data
                 if b"\r\n\r\n" not in seen:
                     continue
-                if answered:
-                    return  # the second request: close without an answer
                 head, _, rest = seen.partition(b"\r\n\r\n")
                 length = 0
                 for line in head.split(b"\r\n")[1:]:
@@ -73,29 +82,35 @@ def closes_every_second_request() -> Iterator[int]:
                 if len(rest) < length:
                     continue
                 conn.sendall(_OK)
-                answered, seen = True, b""
+                answered, last, seen = answered + 1, time.monotonic(), b""
 
-    def accept() -> None:
-        listener.settimeout(0.05)  # so that the loop sees ``stop``: close() wakes no accept()
-        while not stop.is_set():
+    def _accept(self) -> None:
+        self.listener.settimeout(0.05)  # so that the loop sees ``stop``: close() wakes no accept()
+        while not self.stop.is_set():
             try:
-                conn, _ = listener.accept()
+                conn, _ = self.listener.accept()
             except TimeoutError:
                 continue
             except OSError:
                 return
             conn.settimeout(None)
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.listener.close()
+        assert not self.thread.is_alive()
+
+
+@pytest.fixture
+def closes_every_second_request() -> Iterator[int]:
+    server = _Loopback(lambda answered, idle_s: answered >= 1)
     try:
-        yield listener.getsockname()[1]
+        yield server.port
     finally:
-        stop.set()
-        thread.join(5)
-        listener.close()
-        assert not thread.is_alive()
+        server.close()
 
 
 def test_a_get_that_crossed_a_close_is_sent_again_and_a_post_is_not(
@@ -116,3 +131,25 @@ def test_a_get_that_crossed_a_close_is_sent_again_and_a_post_is_not(
         assert client.get("/d").status_code == 200  # the worker stayed in rotation
         (route,) = router.routes()
     assert (route.up, route.requests, route.errors) == (True, 5, 1)
+
+
+def test_a_post_after_a_long_idle_goes_on_a_fresh_connection_and_a_quick_one_reuses() -> None:
+    # A server whose keep-alive timeout (just above UNSAFE_REUSE_S) always wins the
+    # race against a request sent on a connection idle that long.
+    keep_alive_s = UNSAFE_REUSE_S + 0.2
+    server = _Loopback(lambda answered, idle_s: answered >= 1 and idle_s > keep_alive_s)
+    try:
+        with (
+            Router.start([f"127.0.0.1:{server.port}"]) as router,
+            httpx.Client(base_url=router.url, timeout=5.0) as client,
+        ):
+            assert client.get("/a").status_code == 200  # the connection is pooled
+            time.sleep(keep_alive_s + 0.1)  # the idle time is the input here, not a wait
+            post = client.post("/scans", content=b"{}")
+            assert (post.status_code, post.text) == (200, '{"ok":true}')  # not 502
+            assert client.post("/scans", content=b"{}").status_code == 200
+            (route,) = router.routes()
+    finally:
+        server.close()
+    assert server.connections == 2  # the stale one was passed over, the fresh one reused
+    assert (route.up, route.errors) == (True, 0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from time import monotonic
 from typing import Final
 
 from harness.cluster.router._http_parse import (
@@ -39,6 +40,10 @@ from harness.cluster.router._pool import (
 # byte of the answer: the worker had closed it after its previous answer (uvicorn does
 # after an app error, servers do when a keep-alive timeout ends) as the request crossed.
 _RETRIED: Final = frozenset({b"GET", b"HEAD", b"OPTIONS"})
+# Any other request goes on a pooled connection only if it was idle less than this:
+# an older one may be closing at the server's keep-alive timeout (gunicorn: 2 s, Node
+# and uvicorn: 5 s) as the request crosses, and such a request cannot be sent again.
+UNSAFE_REUSE_S: Final = 1.0
 
 
 class Upstream(asyncio.Protocol):
@@ -49,6 +54,7 @@ class Upstream(asyncio.Protocol):
         "client",
         "forwarded",
         "hbuf",
+        "idle_at",
         "in_head",
         "keep_alive",
         "method",
@@ -74,6 +80,7 @@ class Upstream(asyncio.Protocol):
         self.method = b"GET"
         self.request = b""
         self.reused = False  # it served an answer before this request
+        self.idle_at = monotonic()  # when it last went back to the pool
         self.keep_alive = True
         self.mode = 0
         self.remaining = 0
@@ -119,6 +126,7 @@ class Upstream(asyncio.Protocol):
                     self.client = None
                     self.busy = False
                     self.reused = True
+                    self.idle_at = monotonic()
                     self.worker.idle.append(self)
                     client.response_done()
                     return
@@ -193,6 +201,7 @@ class Upstream(asyncio.Protocol):
         self.scanner = None
         self.reused = True
         if self.keep_alive and not self.transport.is_closing():
+            self.idle_at = monotonic()
             self.worker.idle.append(self)
         else:
             self.transport.close()
@@ -341,9 +350,13 @@ class Downstream(asyncio.Protocol):
         idle = worker.idle
         while idle:
             upstream = idle.pop()
-            if not upstream.transport.is_closing():
-                upstream.send(self, data, method)
-                return
+            if upstream.transport.is_closing():
+                continue
+            if method not in _RETRIED and monotonic() - upstream.idle_at > UNSAFE_REUSE_S:
+                idle.append(upstream)  # the freshest is too old for this one; fine for a GET
+                break
+            upstream.send(self, data, method)
+            return
         spawn_task(self.connect_and_send(worker, data, method))
 
     async def connect_and_send(self, worker: Worker, request: bytes, method: bytes) -> None:
