@@ -132,6 +132,17 @@ def test_a_router_that_cannot_start_names_its_exit_code_and_log(tmp_path: Path) 
     assert "not-a-host-port" in message  # its last log lines follow
 
 
+def test_a_router_keeps_a_log_it_was_given_and_removes_a_temporary_one(tmp_path: Path) -> None:
+    given = tmp_path / "router.log"
+    with Router.start(["127.0.0.1:9"], log=given) as kept, Router.start(["127.0.0.1:9"]) as temp:
+        temporary = temp.log_path.parent
+        assert temporary.name.startswith("scanproof-router-")
+        assert temporary.is_dir()
+    assert kept.log_path == given
+    assert given.exists()  # the caller's: left where it was
+    assert not temporary.exists()  # ours: gone with the router
+
+
 def test_a_router_that_died_names_the_signal_and_its_log(tmp_path: Path) -> None:
     logs = tmp_path / "workers"
     with Cluster.start(app=APP, workers=1, log_dir=logs) as cluster:

@@ -9,10 +9,13 @@ processes. This router picks a worker for every request:
   ``random``, ``sticky`` (by the ``Authorization`` header: one identity, one
   worker while it is up);
 - every response carries ``X-Scanproof-Worker: <index>``;
-- it never retries: a worker whose connect fails is taken out of rotation at
-  once and the request gets a quick ``502`` with a JSON body
+- a worker whose connect fails is taken out of rotation at once and the request
+  gets a quick ``502`` with a JSON body
   ``{"error": "worker_unavailable", "worker": 2, "detail": ...}``; a worker that
-  drops a request it was sent gives the same 502 (the request may have run);
+  drops a request it was sent gives ``502`` ``worker_closed`` (it may have run),
+  except that a ``GET``, ``HEAD`` or ``OPTIONS`` that met the close of a pooled
+  keep-alive connection is sent again once (see docs/cluster.md); the router's
+  own answers carry ``X-Scanproof-Router: local``;
 - a failed worker returns to rotation when the supervisor says it is back
   (:meth:`Router.worker_up`) or when its port accepts connections again;
 - keep-alive connection pools to the workers; it runs in its own process.
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -67,11 +71,14 @@ def check_policy(policy: str) -> str:
 class Router:
     """Handle on a running router process; use :meth:`start`, close when done."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], log: Path) -> None:
+    def __init__(
+        self, proc: subprocess.Popen[bytes], log: Path, *, owned_dir: Path | None = None
+    ) -> None:
         self._proc = proc
         self.port = 0
         self.url = ""
         self._log = log
+        self._owned_dir = owned_dir  # a temporary directory of ours, removed by close()
         self._lock = threading.Lock()
 
     @classmethod
@@ -86,7 +93,8 @@ class Router:
         """Start a router on a free loopback port in front of ``workers``.
 
         Each worker is ``"HOST:PORT"`` or ``"unix:PATH"``; its index is its position.
-        Its output is appended to ``log`` (default ``<workdir>/router.log``).
+        Its output is appended to ``log`` (default ``<workdir>/router.log``; with
+        neither, a temporary directory that :meth:`close` removes).
         """
         router = cls.launch(workers, policy=policy, workdir=workdir, log=log)
         router.wait_ready()
@@ -105,8 +113,11 @@ class Router:
         check_policy(policy)
         if not workers:
             raise UsageError("a router needs at least one worker")
+        owned = None
         if log is None:
-            log = (workdir or Path(tempfile.mkdtemp(prefix="scanproof-router-"))) / "router.log"
+            if workdir is None:
+                workdir = owned = Path(tempfile.mkdtemp(prefix="scanproof-router-"))
+            log = workdir / "router.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         proc = spawn_child(
             [
@@ -120,7 +131,7 @@ class Router:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
-        return cls(proc, log)
+        return cls(proc, log, owned_dir=owned)
 
     def wait_ready(self) -> None:
         """Block until the router listens; InfrastructureError if it does not start."""
@@ -218,6 +229,9 @@ class Router:
         kill_group(self._proc)
         if self._proc.stdout is not None:
             self._proc.stdout.close()
+        if self._owned_dir is not None:
+            shutil.rmtree(self._owned_dir, ignore_errors=True)
+            self._owned_dir = None
 
     def __enter__(self) -> Router:
         return self
