@@ -51,18 +51,19 @@ def _status(client: redis.Redis, task_id: str) -> str:
     return str(json.loads(raw)["status"]) if raw else "PENDING"
 
 
-def _await_status(client: redis.Redis, task_id: str, status: str, timeout: float) -> bool:
-    """True once the task's result reads ``status``: re-read at each change of its key."""
+def _await_status(client: redis.Redis, task_id: str, wanted: set[str], timeout: float) -> str:
+    """The task's status once it is one of ``wanted`` (re-read at each change of its
+    key), or its status when ``timeout`` passes first."""
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(f"__keyspace@0__:celery-task-meta-{task_id}")
     try:
         deadline = time.monotonic() + timeout
-        while _status(client, task_id) != status:
+        while (status := _status(client, task_id)) not in wanted:
             left = deadline - time.monotonic()
             if left <= 0:
-                return False
+                break
             pubsub.get_message(timeout=min(left, 0.5))  # the key's next change, or re-read
-        return True
+        return status
     finally:
         pubsub.close()
 
@@ -102,12 +103,22 @@ def test_a_job_worker_killed_holding_the_redelivery_lock_still_finishes_the_task
         JOB_WORKER, 1, redis_url=url, workdir=tmp_path, ready_log="ready", env=env,
         cwd=str(ROOT),
     )  # fmt: skip
+    tried: list[str] = []  # why an attempt did not count, for the failure message
     with jobs:
         for attempt in range(1, ATTEMPTS + 1):
             task_id = str(app.send_task(TASK_NAME, args=(attempt,)).id)
-            assert _await_status(client, task_id, "STARTED", 30), _status(client, task_id)
+            status = _await_status(client, task_id, {"STARTED", "SUCCESS"}, 30)
+            assert status in ("STARTED", "SUCCESS"), f"task {task_id}: {status} after 30 s"
+            if status == "SUCCESS":
+                tried.append(f"{attempt}: finished before it was seen running")
+                continue  # a loaded machine: again
             jobs.kill(0)  # mid-task: the message stays in `unacked`, held by no one
-            received = float(client.zscore("unacked_index", client.hkeys("unacked")[0]) or 0)
+            tags = client.hkeys("unacked")
+            if len(tags) != 1:  # it finished, and was acknowledged, as we killed
+                tried.append(f"{attempt}: {len(tags)} messages in unacked after the kill")
+                jobs.restart(0)
+                continue
+            received = float(client.zscore("unacked_index", tags[0]) or 0)
             jobs.restart(0)
             # The first sweep once the message is visible restores it (or, after a slow
             # start, finds the index empty): kill the worker inside it.
@@ -117,17 +128,27 @@ def test_a_job_worker_killed_holding_the_redelivery_lock_still_finishes_the_task
             stranded = client.hlen("unacked") == 1 and client.llen("celery") == 0
             if left_ms > 0 and stranded and _status(client, task_id) != "SUCCESS":
                 break  # the lock outlived its holder, and the message waits in `unacked`
-            jobs.restart(0)  # the kill missed the lock or the message: finish it, try again
-            assert _await_status(client, task_id, "SUCCESS", VISIBILITY_S + SLACK_S)
+            # A miss: the kill came after the sweep released the lock, or after it had
+            # restored the message, which the dead worker may have taken off the queue
+            # and not yet recorded (kombu's window: that message is lost). Again.
+            unacked, queued = client.hlen("unacked"), client.llen("celery")
+            tried.append(f"{attempt}: missed ({left_ms} ms, {unacked} unacked, {queued} queued)")
+            jobs.restart(0)
+            if unacked or queued:  # not lost: let it finish
+                done = _await_status(client, task_id, {"SUCCESS"}, VISIBILITY_S + SLACK_S)
+                assert done == "SUCCESS", (task_id, done, tried)
         else:
-            pytest.fail(f"in {ATTEMPTS} attempts no kill landed while the worker held {LOCK}")
+            pytest.fail(
+                f"in {ATTEMPTS} attempts no kill landed while the worker held {LOCK}: {tried}"
+            )
         jobs.restart(0)
         left_s = DEADLINE_S - (time.monotonic() - killed_at)
-        delivered = _await_status(client, task_id, "SUCCESS", left_s)
+        delivered = _await_status(client, task_id, {"SUCCESS"}, left_s) == "SUCCESS"
         waited = time.monotonic() - killed_at
         log = jobs.log_path(0).read_text(errors="replace")
     assert delivered, (
         f"task {task_id} still {_status(client, task_id)} {waited:.1f} s after its worker died "
-        f"holding {LOCK} ({left_ms} ms left on the lock); worker log tail:\n{log[-1500:]}"
+        f"holding {LOCK} ({left_ms} ms left on the lock); before: {tried}; worker log "
+        f"tail:\n{log[-1500:]}"
     )
     assert log.count(f"[{task_id}] received") >= 2, log[-3000:]  # delivered again, not lost
