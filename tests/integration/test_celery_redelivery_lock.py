@@ -10,10 +10,12 @@ task stays ``STARTED`` and the next worker never receives it.
 
 tests/zoo/celery_jobs sets the lock's expiry to ``MUTEX_EXPIRE_S`` (2 s). This test
 kills a real worker the moment it takes the lock (a keyspace notification from a
-real ``redis-server``, awaited, not polled), proves the lock outlived it, and
-asserts that the next worker still delivers the task again and finishes it within
-the contract's scan deadline (25 s). With kombu's 300 s it fails: the task stays
-``STARTED``.
+real ``redis-server``, awaited, not polled), proves the lock outlived it with the
+message still waiting in ``unacked``, and asserts that the next worker still
+delivers the task again and finishes it within the contract's scan deadline (25 s).
+With kombu's 300 s it fails: the task stays ``STARTED``. A sweep holds the lock for
+well under a millisecond, so a kill can miss it: such an attempt proves nothing and
+is made again (up to three times), and the failure message names each one.
 """
 
 from __future__ import annotations
