@@ -54,6 +54,8 @@ class _Loopback:
     def __init__(self, closes: Callable[[int, float], bool]) -> None:
         self.closes = closes
         self.connections = 0
+        self.ended = 0  # connections the router closed
+        self._cond = threading.Condition()
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self.listener.getsockname()[1]
         self.stop = threading.Event()
@@ -67,6 +69,9 @@ class _Loopback:
             while not self.stop.is_set():
                 data = conn.recv(65536)
                 if not data:
+                    with self._cond:
+                        self.ended += 1
+                        self._cond.notify_all()
                     return
                 if not seen and self.closes(answered, time.monotonic() - last):
                     return  # close without an answer
@@ -96,6 +101,10 @@ class _Loopback:
             conn.settimeout(None)
             self.connections += 1
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def wait_ended(self, count: int, timeout: float = 5.0) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self.ended >= count, timeout)
 
     def close(self) -> None:
         self.stop.set()
@@ -148,6 +157,7 @@ def test_a_post_after_a_long_idle_goes_on_a_fresh_connection_and_a_quick_one_reu
             post = client.post("/scans", content=b"{}")
             assert (post.status_code, post.text) == (200, '{"ok":true}')  # not 502
             assert client.post("/scans", content=b"{}").status_code == 200
+            assert server.wait_ended(1)  # the router closed the stale one: the pool stays small
             (route,) = router.routes()
     finally:
         server.close()

@@ -353,7 +353,10 @@ class Downstream(asyncio.Protocol):
             if upstream.transport.is_closing():
                 continue
             if method not in _RETRIED and monotonic() - upstream.idle_at > UNSAFE_REUSE_S:
-                idle.append(upstream)  # the freshest is too old for this one; fine for a GET
+                # The freshest is too old for this request, and the rest are older: close
+                # them all rather than let a pool that only such requests visit grow.
+                upstream.transport.close()
+                worker.drop_idle()
                 break
             upstream.send(self, data, method)
             return
