@@ -32,13 +32,9 @@ import redis
 from harness.cluster.jobs import JobSupervisor
 from harness.cluster.redis import open_backend
 from tests.scanproof_cli import ROOT
-from tests.zoo.celery_jobs.config import TASK_NAME, VISIBILITY_S, make_celery
+from tests.zoo.celery_jobs.config import TASK_NAME, VISIBILITY_S, WORKER_COMMAND, make_celery
 
 pytestmark = [pytest.mark.processes, pytest.mark.real_redis, pytest.mark.slow]
-JOB_WORKER = (
-    "celery -A tests.zoo.celery_jobs.tasks worker --pool prefork --concurrency 1 "
-    "-l info --without-mingle --without-gossip"
-)
 LOCK = "unacked_mutex"
 ATTEMPTS = 3  # a kill that lands after the sweep released its lock proves nothing: again
 SLACK_S = 10.0  # a loaded 2-core machine: worker start, sweep interval, the task itself
@@ -102,7 +98,7 @@ def test_a_job_worker_killed_holding_the_redelivery_lock_still_finishes_the_task
     env = {"CELERY_JOBS_VARIANT": "correct", "REDIS_URL": url}
     app = make_celery(env)
     jobs = JobSupervisor(
-        JOB_WORKER, 1, redis_url=url, workdir=tmp_path, ready_log="ready", env=env,
+        WORKER_COMMAND, 1, redis_url=url, workdir=tmp_path, ready_log="ready", env=env,
         cwd=str(ROOT),
     )  # fmt: skip
     tried: list[str] = []  # why an attempt did not count, for the failure message

@@ -25,18 +25,13 @@ import pytest
 from harness.history import schema as S
 from harness.history.tables import load_history
 from tests.scanproof_cli import ROOT, scanproof
+from tests.zoo.celery_jobs.config import WORKER_COMMAND
 
 pytestmark = [pytest.mark.processes, pytest.mark.real_redis]
 SERVICE = ROOT / "tests" / "zoo" / "celery_jobs"
 CONTRACT = SERVICE / "contract.toml"
 STEADY = SERVICE / "steady.toml"
 JOB_KILL = SERVICE / "job-kill.toml"
-# prefork: the parent acknowledges (early, in `defaults`) while its child runs the
-# task, so killing the group loses exactly that task (see tasks.py)
-JOB_WORKERS = (
-    "celery -A tests.zoo.celery_jobs.tasks worker --pool prefork --concurrency 1 "
-    "-l info --without-mingle --without-gossip"
-)
 RUN_TIMEOUT_S = 240  # 35 s of run, Celery's start, judging, on a loaded 2-core machine
 NOT_APPLICABLE = ("results_404", "zero_progress", "progress_regression", "cross_tenant_leak")
 
@@ -62,7 +57,7 @@ def _gate(
         "--out", str(out),
     ]  # fmt: skip
     if job_workers:
-        argv += ["--job-workers", JOB_WORKERS, "--job-ready-log", "ready"]
+        argv += ["--job-workers", WORKER_COMMAND, "--job-ready-log", "ready"]
     result = scanproof(*argv, timeout=RUN_TIMEOUT_S)
     said = f"{result.stdout[-3000:]}\n{result.stderr[-2000:]}"
     assert (out / "verdict.json").exists(), said

@@ -43,6 +43,12 @@ VISIBILITY_S = 4  # an unacknowledged message this old is delivered again
 MUTEX_EXPIRE_S = 2  # how long a dead worker's redelivery lock outlives it
 RESULT_EXPIRES_S = 3600  # far beyond any retention the contract promises
 REDIS_TIMEOUT_S = 2.0
+# The job workers' command (--job-workers): prefork, so that a kill takes the parent,
+# which acknowledges, and the child running the task together (see tasks.py).
+WORKER_COMMAND = (
+    "celery -A tests.zoo.celery_jobs.tasks worker --pool prefork --concurrency 1 "
+    "-l info --without-mingle --without-gossip"
+)
 
 
 def variant(environ: Mapping[str, str] = os.environ) -> str:
